@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process'
+import { access, readdir, readFile, statfs } from 'node:fs/promises'
+import { availableParallelism, hostname, loadavg, userInfo } from 'node:os'
+import type { Logger } from '../../common/logger.ts'
+
+export interface CommandResult {
+  /** Exit code, or null when the process was killed (for instance by the timeout). */
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** What the probes read from the machine. Tests pass fakes; `systemProbeDeps` is the real thing. */
+export interface ProbeSystem {
+  readFile: (path: string) => Promise<string>
+  readdir: (path: string) => Promise<string[]>
+  exists: (path: string) => Promise<boolean>
+  /** Resolves null when the command is not installed. */
+  runCommand: (command: string, args: string[], options: { timeoutMs: number }) => Promise<CommandResult | null>
+  statfs: (path: string) => Promise<{ bavail: number, bsize: number }>
+  loadavg: () => number[]
+  cores: () => number
+  hostname: () => string
+  /** As `process.arch` and `process.platform`. */
+  arch: string
+  platform: string
+  userName: () => string
+}
+
+export interface ProbeDeps extends ProbeSystem {
+  log: Logger
+}
+
+// `nix show-config --json` prints every setting with its documentation: about 40 KiB on 2.8.
+const MAX_COMMAND_OUTPUT = 16 * 1024 * 1024
+
+export const systemProbeDeps: ProbeSystem = {
+  readFile: async (path) => await readFile(path, 'utf8'),
+  readdir: async (path) => await readdir(path),
+  exists: async (path) => {
+    try {
+      await access(path)
+      return true
+    } catch {
+      return false
+    }
+  },
+  runCommand: async (command, args, { timeoutMs }) => await new Promise((resolve) => {
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: MAX_COMMAND_OUTPUT, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error == null) {
+        resolve({ code: 0, stdout, stderr })
+      } else if (error.code === 'ENOENT') {
+        resolve(null)
+      } else {
+        const code = typeof error.code === 'number' ? error.code : null
+        resolve({ code, stdout, stderr: stderr === '' ? error.message : stderr })
+      }
+    })
+  }),
+  statfs: async (path) => await statfs(path),
+  loadavg: () => loadavg(),
+  cores: () => availableParallelism(),
+  hostname: () => hostname(),
+  arch: process.arch,
+  platform: process.platform,
+  userName: () => userInfo().username
+}

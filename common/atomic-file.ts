@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { BuildmeshError } from './errors.ts'
+
+export interface WriteFileAtomicOptions {
+  /** Mode of the file, whatever the umask. */
+  mode?: number
+}
+
+/**
+ * Replaces `path` so that a reader (Nix's build hook, `guix offload`) sees either the old file
+ * or the new one, never a partial one, even across a crash. Returns false, touching nothing,
+ * when the file already holds `content`: an unchanged list keeps its inode and mtime.
+ * Throws BuildmeshError `ERR_WRITE`; no temporary file is left behind.
+ */
+export async function writeFileAtomic (path: string, content: string, { mode = 0o644 }: WriteFileAtomicOptions = {}): Promise<boolean> {
+  const bytes = Buffer.from(content)
+  const dir = dirname(path)
+  let temp: string | undefined
+  try {
+    if (await sameContent(path, bytes)) return false
+    await mkdir(dir, { recursive: true, mode: 0o755 })
+    temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+    const file = await open(temp, 'wx', mode)
+    try {
+      await file.chmod(mode)
+      await file.writeFile(bytes)
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await rename(temp, path)
+    temp = undefined
+    await syncDirectory(dir)
+    return true
+  } catch (err) {
+    // A failed cleanup must not hide why the write failed.
+    if (temp !== undefined) await rm(temp, { force: true }).catch(() => undefined)
+    throw new BuildmeshError('ERR_WRITE', `cannot write ${path}: ${(err as Error).message}`, 1, { cause: err })
+  }
+}
+
+async function sameContent (path: string, bytes: Buffer): Promise<boolean> {
+  try {
+    return bytes.equals(await readFile(path))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+/** Makes the rename itself durable. */
+async function syncDirectory (dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,72 @@
+import { mkdtemp, stat } from 'node:fs/promises'
+import { createConnection } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AgentAlreadyRunningError, ControlServer } from '../../../agent/control-server.ts'
+import { askAgent } from '../../../cli/control-client.ts'
+
+const log = pino({ level: 'silent' })
+const servers: ControlServer[] = []
+
+async function serve (handlers: Partial<ConstructorParameters<typeof ControlServer>[0]['handlers']> = {}): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'bm-ctl-')), 'run', 'agent.sock')
+  const server = new ControlServer({ log, handlers: { peers: () => [], self: () => ({}), ...handlers } }, { path })
+  await server.start()
+  servers.push(server)
+  return path
+}
+
+async function rawExchange (path: string, payload: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = createConnection(path)
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('connect', () => { socket.write(payload) })
+    socket.on('data', (d: string) => { received += d })
+    socket.on('end', () => { resolve(received) })
+    socket.on('error', reject)
+  })
+}
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop()
+})
+
+describe('control socket', () => {
+  it('answers the CLI with what the handler returns', async () => {
+    const path = await serve({ peers: () => [{ name: 'b1' }] })
+    expect(await askAgent(path, 'peers')).toEqual([{ name: 'b1' }])
+  })
+
+  it('is created in a fresh directory, not world-writable', async () => {
+    const path = await serve()
+    expect((await stat(path)).mode & 0o777).toBe(0o660)
+  })
+
+  it('answers garbage and unknown methods with an error, and keeps serving', async () => {
+    const path = await serve({ peers: () => ['still here'] })
+    expect(JSON.parse(await rawExchange(path, 'not json\n'))).toMatchObject({ ok: false, code: 'ERR_REQUEST' })
+    expect(JSON.parse(await rawExchange(path, '{"method":"shutdown"}\n'))).toMatchObject({ ok: false, error: 'unknown method "shutdown"' })
+    expect(JSON.parse(await rawExchange(path, 'x'.repeat(10_000)))).toMatchObject({ ok: false, error: 'request too large' })
+    expect(await askAgent(path, 'peers')).toEqual(['still here'])
+  })
+
+  it('refuses to start a second agent on a socket that answers, and replaces a stale one', async () => {
+    const path = await serve()
+    const second = new ControlServer({ log, handlers: { peers: () => [], self: () => ({}) } }, { path })
+    await expect(second.start()).rejects.toBeInstanceOf(AgentAlreadyRunningError)
+    await servers.pop()?.stop()
+    await second.start()
+    servers.push(second)
+    expect(await askAgent(path, 'peers')).toEqual([])
+  })
+
+  it('tells the user how to fix an unreachable agent', async () => {
+    await expect(askAgent('/nonexistent/agent.sock', 'peers')).rejects.toMatchObject({
+      code: 'ERR_AGENT_UNREACHABLE',
+      message: expect.stringContaining('is `mesh agent` running?')
+    })
+  })
+})
