@@ -45,7 +45,9 @@ async function sameContent (path: string, bytes: Buffer): Promise<boolean> {
   try {
     return bytes.equals(await readFile(path))
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    // A directory in the way is not "the same content": the rename below then fails and says so.
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'EISDIR') return false
     throw err
   }
 }

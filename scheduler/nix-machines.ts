@@ -22,8 +22,8 @@ export interface NixMachinesOptions {
 export function nixLineProblem (builder: Builder): string | null {
   const port = builder.advertisement.sshPort
   if (port !== 22) return `ssh port ${port} needs Nix >= 2.31`
-  // Nix 2.8 hands `fe80::1%eth0` to ssh verbatim but leaves `%25eth0` encoded, while newer Nix
-  // parses the URI strictly: no spelling of a zone works for both.
+  // Nix 2.8 passes the host to ssh undecoded, so only a raw `%eth0` works there, and that is not
+  // valid URI syntax (RFC 6874 wants `%25`) for the stricter parser of newer Nix.
   if (builder.host.includes('%')) return `scoped IPv6 address ${builder.host} cannot be written in a Nix store URI`
   return null
 }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { access, readdir, readFile, statfs } from 'node:fs/promises'
 import { availableParallelism, hostname, loadavg, userInfo } from 'node:os'
 import type { Logger } from '../../common/logger.ts'
@@ -58,10 +59,23 @@ export const systemProbeDeps: ProbeSystem = {
     })
   }),
   statfs: async (path) => await statfs(path),
-  loadavg: () => loadavg(),
+  loadavg: () => procLoadavg() ?? loadavg(),
   cores: () => availableParallelism(),
   hostname: () => hostname(),
   arch: process.arch,
   platform: process.platform,
   userName: () => userInfo().username
+}
+
+/**
+ * /proc/loadavg rather than sysinfo(2): in a container LXCFS (or any bind mount over the file)
+ * gives the container's own load there, while sysinfo always reports the whole machine's.
+ */
+function procLoadavg (): number[] | undefined {
+  try {
+    const fields = readFileSync('/proc/loadavg', 'utf8').split(' ', 3).map(Number)
+    return fields.length === 3 && fields.every(Number.isFinite) ? fields : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -4,7 +4,10 @@ import { Advertiser } from '../../../agent/advertiser.ts'
 import type { LiveStatus } from '../../../agent/live-status.ts'
 import type { MdnsEndpoint, ServiceRecord } from '../../../common/mdns.ts'
 import { decodeAdvertisement } from '../../../wire/txt.ts'
-import { advertisement } from '../../support/advertisements.ts'
+import { advertisement as base } from '../../support/advertisements.ts'
+import type { Advertisement } from '../../../wire/advertisement.ts'
+
+const advertisement = (over: Partial<Advertisement> = {}): Advertisement => base({ name: 'b1', ...over })
 import { ManualClock } from '../../support/manual-clock.ts'
 
 /** Records what would go on the wire; the real socket is exercised by the LAN tests. */

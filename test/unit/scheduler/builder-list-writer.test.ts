@@ -8,7 +8,10 @@ import { BuilderListWriter } from '../../../scheduler/builder-list-writer.ts'
 import { defaultEligibilityPolicy } from '../../../scheduler/eligibility.ts'
 import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
 import { PeerTable } from '../../../scheduler/peer-table.ts'
-import { advertisement, sighting } from '../../support/advertisements.ts'
+import { advertisement as base, sighting } from '../../support/advertisements.ts'
+import type { Advertisement } from '../../../wire/advertisement.ts'
+
+const advertisement = (over: Partial<Advertisement> = {}): Advertisement => base({ name: 'b1', load: 0.1, sshUser: 'root', ...over })
 import { ManualClock } from '../../support/manual-clock.ts'
 
 const log = pino({ level: 'silent' })

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest'
 import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
 import { displayName, PeerTable } from '../../../scheduler/peer-table.ts'
 import { toPeerView } from '../../../scheduler/eligibility.ts'
-import { advertisement, rawTxt, sighting } from '../../support/advertisements.ts'
+import { advertisement as base, rawTxt, sighting } from '../../support/advertisements.ts'
+import type { Advertisement } from '../../../wire/advertisement.ts'
+
+const advertisement = (over: Partial<Advertisement> = {}): Advertisement => base({ name: 'b1', load: 0.1, sshUser: 'root', ...over })
 import { ManualClock } from '../../support/manual-clock.ts'
 
 const log = pino({ level: 'silent' })
