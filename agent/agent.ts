@@ -1,15 +1,25 @@
 import type { Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
 import { MdnsEndpoint } from '../common/mdns.ts'
+import { readMeshKey } from '../common/mesh-key.ts'
+import { BUILDMESH_VERSION } from '../common/version.ts'
 import { BuilderListWriter } from '../scheduler/builder-list-writer.ts'
 import { defaultEligibilityPolicy, toPeerView, type EligibilityPolicy } from '../scheduler/eligibility.ts'
 import { MdnsPeerSource } from '../scheduler/mdns-peer-source.ts'
+import { MemberLinks } from '../scheduler/member-links.ts'
 import type { PeerView } from '../scheduler/peer.ts'
 import { PeerTable } from '../scheduler/peer-table.ts'
 import type { Advertisement } from '../wire/advertisement.ts'
 import { Advertiser } from './advertiser.ts'
+import { AuthorizeServer } from './authorize-server.ts'
+import { AuthorizedKeysFile } from './authorized-keys.ts'
 import { ControlServer } from './control-server.ts'
-import { probeHost, probeLiveStatus, type ProbeDeps, type ProbeOverrides } from './probe/index.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { MeshNode } from './mesh-node.ts'
+import { probeHost, probeLiveStatus, type HostFacts, type ProbeDeps, type ProbeOverrides } from './probe/index.ts'
+import { countBuildsInProgress } from './probe/slots-in-use.ts'
+import { loadOrCreateSshKeyPair } from './ssh-key-pair.ts'
+import { StatusServer, type StatusSnapshot } from './status-server.ts'
 
 export interface AgentConfig {
   /** Offer this host as a builder. */
@@ -17,16 +27,25 @@ export interface AgentConfig {
   /** Discover peers and write this host's builder lists. */
   master: boolean
   overrides: ProbeOverrides
+  meshKeyPath: string
+  stateDir: string
+  p2pPort: number
   nixMachinesPath?: string | undefined
   guixMachinesPath?: string | undefined
+  /** The master's SSH private key, named in the lists; created when missing. */
   sshKeyPath: string
+  /** The authorized_keys file this builder owns and sshd reads for the build user. */
+  authorizedKeysPath: string
   socketPath: string
   interface?: string | undefined
-  trustAll: boolean
   overloadThreshold: number
-  /** How long a silent peer stays in the table. */
+  /** How long a peer silent on mDNS stays in the table. */
   peerTimeoutMs?: number
-  /** How often the master asks the LAN who is there. */
+  /** How long a peer's last status counts. */
+  statusTimeoutMs?: number
+  heartbeatMs?: number
+  /** How long a builder keeps a disconnected master's SSH key. */
+  revokeAfterMs?: number
   queryIntervalMs?: number
 }
 
@@ -57,60 +76,15 @@ export class Agent {
 
   async start (): Promise<void> {
     if (this.started.length > 0) return
-    const { log, clock, probeDeps } = this.components
-    const config = this.config
-    const mdns = new MdnsEndpoint({ interface: config.interface, log })
-    const parts: Part[] = [mdns]
-
-    if (config.builder) {
-      const facts = await probeHost(probeDeps, config.overrides)
-      this.advertiser = new Advertiser({
-        mdns, clock, log, sampleLiveStatus: async () => await probeLiveStatus(probeDeps, facts)
-      }, { advertisement: toAdvertisement(facts), port: facts.sshPort })
-      parts.push(this.advertiser)
-      this.policy = { ...defaultEligibilityPolicy, localName: facts.name }
-    }
-    if (config.master) {
-      const table = new PeerTable({ clock, log }, { trustAll: config.trustAll, expireAfterMs: config.peerTimeoutMs })
-      table.follow(new MdnsPeerSource({ mdns, clock, log }, { queryIntervalMs: config.queryIntervalMs }))
-      this.table = table
-      parts.push(table, new BuilderListWriter({ table, log }, {
-        nixMachinesPath: config.nixMachinesPath,
-        guixMachinesPath: config.guixMachinesPath,
-        sshKeyPath: config.sshKeyPath,
-        overloadThreshold: config.overloadThreshold,
-        policy: this.policy
-      }))
-    }
-    parts.push(new ControlServer({
-      log,
-      handlers: { peers: () => this.peers(), self: () => this.self() }
-    }, { path: config.socketPath }))
-
-    for (const part of parts) {
-      try {
-        await part.start()
-      } catch (err) {
-        await this.stopParts()
-        throw err
-      }
-      this.started.push(part)
+    try {
+      await this.startParts()
+    } catch (err) {
+      await this.stop()
+      throw err
     }
   }
 
   async stop (): Promise<void> {
-    await this.stopParts()
-  }
-
-  peers (): PeerView[] {
-    return this.table?.list().map((p) => toPeerView(p, this.policy)) ?? []
-  }
-
-  self (): { builder: Advertisement | null, master: boolean } {
-    return { builder: this.advertiser?.current ?? null, master: this.config.master }
-  }
-
-  private async stopParts (): Promise<void> {
     const parts = this.started.reverse()
     this.started = []
     for (const part of parts) {
@@ -121,9 +95,86 @@ export class Agent {
       }
     }
   }
+
+  peers (): PeerView[] {
+    const now = this.components.clock.now()
+    return this.table?.list().map((p) => toPeerView(p, this.policy, now)) ?? []
+  }
+
+  self (): { builder: Advertisement | null, master: boolean } {
+    return { builder: this.advertiser?.current ?? null, master: this.config.master }
+  }
+
+  private async run<T extends Part> (part: T): Promise<T> {
+    await part.start()
+    this.started.push(part)
+    return part
+  }
+
+  private async startParts (): Promise<void> {
+    const { log, clock, probeDeps } = this.components
+    const config = this.config
+    // Nothing is offered or scheduled without membership: fail before touching the network.
+    const meshKey = await readMeshKey(config.meshKeyPath)
+    const facts = config.builder ? await probeHost(probeDeps, config.overrides) : undefined
+    const sshKeyPair = config.master ? await loadOrCreateSshKeyPair(config.sshKeyPath, log) : undefined
+    const privateKey = await loadOrCreateIdentity(config.stateDir, log)
+
+    const node = await this.run(new MeshNode({ log }, { privateKey, meshKey, port: config.p2pPort }))
+    const mdns = await this.run(new MdnsEndpoint({ interface: config.interface, log }))
+
+    if (facts !== undefined) {
+      await this.run(new StatusServer({ node, clock, log, snapshot: this.snapshotter(facts) }, { heartbeatMs: config.heartbeatMs }))
+      const keys = new AuthorizedKeysFile({ path: config.authorizedKeysPath, log })
+      await this.run(new AuthorizeServer({ node, keys, clock, log }, { revokeAfterMs: config.revokeAfterMs }))
+      this.advertiser = await this.run(new Advertiser({
+        mdns, clock, log, sampleLiveStatus: async () => await probeLiveStatus(probeDeps, facts)
+      }, { advertisement: { ...advertisedFacts(facts), peerId: node.peerId, p2pPort: node.port }, port: facts.sshPort }))
+      this.policy = { ...defaultEligibilityPolicy, localName: facts.name }
+    }
+    if (sshKeyPair !== undefined) {
+      const table = new PeerTable({ clock, log }, { expireAfterMs: config.peerTimeoutMs, statusTimeoutMs: config.statusTimeoutMs })
+      table.follow(new MdnsPeerSource({ mdns, clock, log }, { queryIntervalMs: config.queryIntervalMs }))
+      this.table = await this.run(table)
+      await this.run(new MemberLinks({ node, table, clock, log }, {
+        sshPublicKey: sshKeyPair.publicKey,
+        masterName: facts?.name ?? probeDeps.hostname().split('.')[0] ?? 'master'
+      }))
+      await this.run(new BuilderListWriter({ table, log }, {
+        nixMachinesPath: config.nixMachinesPath,
+        guixMachinesPath: config.guixMachinesPath,
+        sshKeyPath: sshKeyPair.privateKeyPath,
+        overloadThreshold: config.overloadThreshold,
+        policy: this.policy
+      }))
+    }
+    await this.run(new ControlServer({ log, handlers: { peers: () => this.peers(), self: () => this.self() } }, { path: config.socketPath }))
+  }
+
+  private snapshotter (facts: HostFacts): () => Promise<StatusSnapshot> {
+    const { probeDeps } = this.components
+    return async () => {
+      const [live, slotsInUse] = await Promise.all([probeLiveStatus(probeDeps, facts), countBuildsInProgress(probeDeps)])
+      return {
+        name: facts.name,
+        systems: facts.systems,
+        supportedFeatures: facts.supportedFeatures,
+        mandatoryFeatures: facts.mandatoryFeatures,
+        slots: facts.slots,
+        slotsInUse: Math.min(slotsInUse, facts.slots),
+        load: live.load,
+        freeDiskBytes: live.freeDiskBytes,
+        sshUser: facts.sshUser,
+        sshPort: facts.sshPort,
+        hostKey: facts.hostKey,
+        version: BUILDMESH_VERSION
+      }
+    }
+  }
 }
 
-function toAdvertisement (facts: Advertisement): Advertisement {
-  const { name, systems, supportedFeatures, mandatoryFeatures, slots, speed, load, freeDiskBytes, sshUser, sshPort, hostKey } = facts
-  return { name, systems, supportedFeatures, mandatoryFeatures, slots, speed, load, freeDiskBytes, sshUser, sshPort, hostKey }
+/** The probed facts that go on the LAN; the host key goes only over the authenticated stream. */
+function advertisedFacts (facts: HostFacts): Omit<Advertisement, 'peerId' | 'p2pPort'> {
+  const { name, systems, supportedFeatures, mandatoryFeatures, slots, speed, load, freeDiskBytes, sshUser, sshPort } = facts
+  return { name, systems, supportedFeatures, mandatoryFeatures, slots, speed, load, freeDiskBytes, sshUser, sshPort, hostKey: null }
 }

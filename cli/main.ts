@@ -1,9 +1,10 @@
 import { BuildmeshError } from '../common/errors.ts'
 import { agentCommand } from './commands/agent.ts'
 import type { Command, CommandIo } from './commands/command.ts'
+import { keyCommand } from './commands/key.ts'
 import { peersCommand } from './commands/peers.ts'
 
-export const commands: Command[] = [agentCommand, peersCommand]
+export const commands: Command[] = [agentCommand, peersCommand, keyCommand]
 
 function overview (): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2

@@ -1,3 +1,4 @@
+import type { Advertisement } from '../wire/advertisement.ts'
 import type { Peer, PeerView, Builder } from './peer.ts'
 
 export interface EligibilityPolicy {
@@ -13,13 +14,37 @@ export const defaultEligibilityPolicy: EligibilityPolicy = {
 
 const MiB = 1024 * 1024
 
+/**
+ * The builder as the lists describe it: what mDNS said, overridden by what the builder said over
+ * its authenticated stream, which is the only source of the host key.
+ */
+export function currentAdvertisement (peer: Peer): Advertisement | null {
+  const ad = peer.advertisement
+  if (ad === null) return null
+  const status = peer.status
+  if (status === null) return ad
+  return {
+    ...ad,
+    systems: status.systems,
+    supportedFeatures: status.supportedFeatures,
+    mandatoryFeatures: status.mandatoryFeatures,
+    slots: status.slots,
+    load: status.load,
+    freeDiskBytes: status.freeDiskBytes,
+    sshUser: status.sshUser,
+    sshPort: status.sshPort,
+    hostKey: status.hostKey
+  }
+}
+
 /** Why a peer may not build, or null when it may. */
 export function ineligibleReason (peer: Peer, policy: EligibilityPolicy = defaultEligibilityPolicy): string | null {
-  const ad = peer.advertisement
+  const ad = currentAdvertisement(peer)
   if (ad === null) return `invalid advertisement: ${peer.invalidReason ?? 'unknown'}`
   if (ad.name === policy.localName) return 'this host: it builds locally, not over SSH'
-  if (!peer.trusted) return `not trusted: ${peer.untrustedReason ?? 'unverified'}`
-  if (ad.hostKey === null) return 'no SSH host key advertised, so it cannot be pinned'
+  if (!peer.trusted) return `not trusted: ${peer.untrustedReason ?? 'not verified yet'}`
+  if (peer.status === null) return peer.statusAt === null ? 'no status received yet' : 'status is stale: the builder stopped answering'
+  if (ad.hostKey === null) return 'no SSH host key, so it cannot be pinned'
   if (ad.freeDiskBytes < policy.minFreeDiskBytes) {
     return `only ${Math.floor(ad.freeDiskBytes / MiB)} MiB free on the store (needs ${Math.floor(policy.minFreeDiskBytes / MiB)} MiB)`
   }
@@ -36,8 +61,9 @@ export function eligibleBuilders (peers: Peer[], policy: EligibilityPolicy = def
   const builders: Builder[] = []
   for (const peer of peers) {
     const host = sshHost(peer)
-    if (peer.advertisement === null || host === undefined || ineligibleReason(peer, policy) !== null) continue
-    builders.push({ host, advertisement: peer.advertisement })
+    const advertisement = currentAdvertisement(peer)
+    if (advertisement === null || host === undefined || ineligibleReason(peer, policy) !== null) continue
+    builders.push({ host, advertisement })
   }
   return builders.sort((a, b) =>
     b.advertisement.speed - a.advertisement.speed ||
@@ -45,16 +71,18 @@ export function eligibleBuilders (peers: Peer[], policy: EligibilityPolicy = def
     a.advertisement.name.localeCompare(b.advertisement.name))
 }
 
-export function toPeerView (peer: Peer, policy: EligibilityPolicy = defaultEligibilityPolicy): PeerView {
-  const ad = peer.advertisement
+export function toPeerView (peer: Peer, policy: EligibilityPolicy = defaultEligibilityPolicy, now = Date.now()): PeerView {
+  const ad = currentAdvertisement(peer)
   const reason = ineligibleReason(peer, policy)
   return {
     name: peer.name,
+    peerId: ad?.peerId ?? null,
     addresses: peer.addresses,
     systems: ad?.systems ?? [],
     supportedFeatures: ad?.supportedFeatures ?? [],
     mandatoryFeatures: ad?.mandatoryFeatures ?? [],
     slots: ad?.slots ?? 0,
+    slotsInUse: peer.status?.slotsInUse ?? null,
     speed: ad?.speed ?? 0,
     load: ad?.load ?? 0,
     freeDiskBytes: ad?.freeDiskBytes ?? 0,
@@ -65,6 +93,8 @@ export function toPeerView (peer: Peer, policy: EligibilityPolicy = defaultEligi
     untrustedReason: peer.trusted ? null : peer.untrustedReason,
     eligible: reason === null,
     reason,
-    lastSeen: new Date(peer.lastSeen).toISOString()
+    lastSeen: new Date(peer.lastSeen).toISOString(),
+    statusAgeSeconds: peer.statusAt === null ? null : Math.max(0, Math.round((now - peer.statusAt) / 100) / 10),
+    version: peer.status?.version ?? null
   }
 }

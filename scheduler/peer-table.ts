@@ -3,6 +3,7 @@ import type { Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
 import { validateAddress } from '../wire/fields.ts'
 import { decodeAdvertisement } from '../wire/txt.ts'
+import type { BuilderStatus } from '../wire/status.ts'
 import type { Peer } from './peer.ts'
 import type { PeerSighting, PeerSource } from './peer-source.ts'
 
@@ -12,10 +13,10 @@ export interface PeerTableComponents {
 }
 
 export interface PeerTableInit {
-  /** A peer not heard from for this long is dropped. */
+  /** A peer not heard from over mDNS for this long is dropped. */
   expireAfterMs?: number
-  /** Until membership is verified over libp2p, listing a peer needs the operator's explicit say-so. */
-  trustAll?: boolean
+  /** A status older than this no longer counts: the peer stops being eligible. */
+  statusTimeoutMs?: number
 }
 
 interface PeerTableEvents {
@@ -44,7 +45,7 @@ function usableAddresses (raw: string[]): string[] {
 export class PeerTable extends EventEmitter<PeerTableEvents> {
   private readonly components: PeerTableComponents
   private readonly expireAfterMs: number
-  private readonly trustAll: boolean
+  readonly statusTimeoutMs: number
   private readonly peers = new Map<string, Peer>()
   private readonly sources: PeerSource[] = []
   private timer: unknown
@@ -53,7 +54,7 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
     super()
     this.components = components
     this.expireAfterMs = init.expireAfterMs ?? 7000
-    this.trustAll = init.trustAll ?? false
+    this.statusTimeoutMs = init.statusTimeoutMs ?? 2000
   }
 
   /** Follow a source's sightings; call before `start()`. */
@@ -67,7 +68,7 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
   async start (): Promise<void> {
     if (this.timer !== undefined) return
     const { clock } = this.components
-    this.timer = clock.setInterval(() => { this.expire() }, Math.max(100, Math.floor(this.expireAfterMs / 10)))
+    this.timer = clock.setInterval(() => { this.expire() }, Math.max(50, Math.floor(Math.min(this.expireAfterMs, this.statusTimeoutMs) / 10)))
     try {
       for (const source of this.sources) await source.start()
     } catch (err) {
@@ -81,6 +82,10 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
     this.components.clock.clearInterval(this.timer)
     this.timer = undefined
     for (const source of this.sources) await source.stop()
+  }
+
+  get (key: string): Peer | undefined {
+    return this.peers.get(key)
   }
 
   list (): Peer[] {
@@ -99,14 +104,19 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
       invalidReason = (err as Error).message
     }
     const previous = this.peers.get(s.key)
+    // What the libp2p link proved stays only while the peer still claims the same identity.
+    const sameIdentity = previous?.advertisement != null && advertisement !== null &&
+      previous.advertisement.peerId === advertisement.peerId && previous.advertisement.p2pPort === advertisement.p2pPort
     const peer: Peer = {
       key: s.key,
       name,
       addresses,
       advertisement: invalidReason === null ? advertisement : null,
       invalidReason,
-      trusted: this.trustAll && invalidReason === null,
-      untrustedReason: this.trustAll ? null : 'membership is not verified (run with --insecure-trust-all to list unverified peers)',
+      trusted: sameIdentity && invalidReason === null ? previous.trusted : false,
+      untrustedReason: sameIdentity && invalidReason === null ? previous.untrustedReason : 'not verified yet',
+      status: sameIdentity ? previous.status : null,
+      statusAt: sameIdentity ? previous.statusAt : null,
       lastSeen: s.at
     }
     this.peers.set(s.key, peer)
@@ -126,6 +136,29 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
     if (peer !== undefined && at > peer.lastSeen) peer.lastSeen = at
   }
 
+  /** Records what the libp2p handshake showed about the peer. */
+  setTrust (key: string, trusted: boolean, untrustedReason: string | null): void {
+    const peer = this.peers.get(key)
+    if (peer === undefined || (peer.trusted === trusted && peer.untrustedReason === untrustedReason)) return
+    peer.trusted = trusted
+    peer.untrustedReason = trusted ? null : untrustedReason
+    if (!trusted) {
+      peer.status = null
+      peer.statusAt = null
+    }
+    this.components.log.info({ peer: peer.name, peerId: peer.advertisement?.peerId, trusted, reason: untrustedReason }, trusted ? 'peer verified' : 'peer not trusted')
+    this.emit('change')
+  }
+
+  /** A status arrived over the peer's authenticated stream. */
+  setStatus (key: string, status: BuilderStatus, at: number): void {
+    const peer = this.peers.get(key)
+    if (peer === undefined || !peer.trusted) return
+    peer.status = status
+    peer.statusAt = at
+    this.emit('change')
+  }
+
   forget (key: string, why: string): void {
     const peer = this.peers.get(key)
     if (peer === undefined) return
@@ -135,9 +168,18 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
   }
 
   expire (): void {
-    const cutoff = this.components.clock.now() - this.expireAfterMs
+    const now = this.components.clock.now()
+    let staled = false
     for (const peer of [...this.peers.values()]) {
-      if (peer.lastSeen < cutoff) this.forget(peer.key, 'expired')
+      if (peer.lastSeen < now - this.expireAfterMs) {
+        this.forget(peer.key, 'expired')
+      } else if (peer.statusAt !== null && peer.status !== null && peer.statusAt < now - this.statusTimeoutMs) {
+        // Kept for display, but a silent builder must leave the lists now, not when mDNS notices.
+        this.components.log.warn({ peer: peer.name, peerId: peer.advertisement?.peerId, silentMs: now - peer.statusAt }, 'peer status stale')
+        peer.status = null
+        staled = true
+      }
     }
+    if (staled) this.emit('change')
   }
 }

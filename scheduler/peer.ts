@@ -1,33 +1,42 @@
 import type { Advertisement } from '../wire/advertisement.ts'
+import type { BuilderStatus } from '../wire/status.ts'
 
 /**
- * One builder as the master knows it. `advertisement` is null when what the peer sent did not
- * validate; `invalidReason` then says why, and the peer is shown but never listed.
+ * One builder as the master knows it. `advertisement` is what mDNS said (anyone may say it);
+ * `status` is what the builder said over the authenticated libp2p stream. Only a peer with a
+ * verified identity and a fresh status can be listed.
  */
 export interface Peer {
   /** Stable key: the mDNS service instance's full name. */
   key: string
-  /** The instance name as received (already sanitised for display). */
+  /** The instance name as received (already made printable for display). */
   name: string
   /** Validated IP addresses, the packet's source first. */
   addresses: string[]
+  /** Null when what the peer sent did not validate; `invalidReason` then says why. */
   advertisement: Advertisement | null
   invalidReason: string | null
+  /** The mesh key and the advertised peer id were proven by a libp2p handshake, and the link is up. */
   trusted: boolean
-  /** Why the peer is not trusted, or null. */
+  /** Why the peer is not trusted (no key, wrong key, id mismatch, unreachable), or null. */
   untrustedReason: string | null
-  /** Epoch milliseconds of the last packet that showed the peer alive. */
+  status: BuilderStatus | null
+  /** Epoch milliseconds, on the master's clock, when the last status arrived. */
+  statusAt: number | null
+  /** Epoch milliseconds of the last mDNS packet that showed the peer alive. */
   lastSeen: number
 }
 
-/** What `mesh peers --json` prints for one peer: the contract in shared/DESIGN.md. */
+/** What `mesh peers --json` prints for one peer: the contract in shared/DESIGN.md, and more. */
 export interface PeerView {
   name: string
+  peerId: string | null
   addresses: string[]
   systems: string[]
   supportedFeatures: string[]
   mandatoryFeatures: string[]
   slots: number
+  slotsInUse: number | null
   speed: number
   load: number
   freeDiskBytes: number
@@ -39,11 +48,13 @@ export interface PeerView {
   eligible: boolean
   reason: string | null
   lastSeen: string
+  /** Seconds since the last status over the mesh link, or null when none came. */
+  statusAgeSeconds: number | null
+  version: string | null
 }
 
-/** A peer that may appear in a builder list: valid and eligible. */
+/** A peer that may appear in a builder list: the address to SSH to and what it builds. */
 export interface Builder {
-  /** Address Nix and Guix will SSH to. */
   host: string
   advertisement: Advertisement
 }

@@ -20,8 +20,15 @@ export interface Advertisement {
   freeDiskBytes: number
   sshUser: string
   sshPort: number
-  /** The SSH host public key as an OpenSSH line (`ssh-ed25519 AAAA...`), or null when unknown. */
+  /**
+   * The SSH host public key as an OpenSSH line (`ssh-ed25519 AAAA...`), or null when unknown.
+   * Never sent in TXT: a master pins only the key it received over the authenticated status stream.
+   */
   hostKey: string | null
+  /** The agent's libp2p identity, or null for a host that is not a mesh member. */
+  peerId: string | null
+  /** TCP port the agent's libp2p node listens on, or null with no peer id. */
+  p2pPort: number | null
 }
 
 /** DNS-SD service type: `_buildmesh._tcp.local`. */

@@ -238,3 +238,13 @@ export function validateHostKey (value: unknown, field = 'hostKey'): string {
   if (problem !== null) throw new InvalidFieldError(field, `bad ${type} key: ${problem}`)
   return `${type} ${data}`
 }
+
+// base58btc: what a libp2p peer id prints as (12D3KooW... for Ed25519, Qm... for RSA).
+const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,64}$/
+
+/** A libp2p peer id as text. Only its shape: the libp2p handshake proves who holds it. */
+export function validatePeerId (value: unknown, field = 'peerId'): string {
+  const text = requireString(value, field)
+  if (!PEER_ID.test(text)) throw new InvalidFieldError(field, `${describeValue(text)} is not a libp2p peer id (base58btc, 40 to 64 characters)`)
+  return text
+}

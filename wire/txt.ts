@@ -5,9 +5,9 @@ import {
   describeValue,
   validateFeatures,
   validateFreeDiskBytes,
-  validateHostKey,
   validateHostName,
   validateLoad,
+  validatePeerId,
   validatePort,
   validateSlots,
   validateSpeed,
@@ -30,8 +30,11 @@ import {
  * | disk  | freeDiskBytes     | integer bytes                                 | yes      |
  * | user  | sshUser           | `nix-builder`                                 | yes      |
  * | sport | sshPort           | integer 1..65535                              | yes      |
- * | hkey  | hostKey           | `ssh-ed25519 AAAA...` (no comment)            | no: null |
+ * | pid   | peerId            | libp2p peer id: `12D3KooW...`                 | no: null |
+ * | p2p   | p2pPort           | integer 1..65535, the libp2p TCP port         | with pid |
  *
+ * The SSH host key is not here: mDNS is open to anyone, so a master takes the key it pins only
+ * from the builder's status stream, over the libp2p connection the mesh key authenticates.
  * Empty lists and a null host key are sent by leaving the key out. Keys are matched without
  * case; of a repeated key the first wins and unknown keys are ignored (RFC 6763 §6.4), so a
  * later version may add keys without breaking this one. A change in meaning bumps `v`.
@@ -71,7 +74,10 @@ export function encodeAdvertisement (ad: Advertisement): Record<string, string> 
   txt.disk = String(validateFreeDiskBytes(ad.freeDiskBytes, 'disk'))
   txt.user = validateSshUser(ad.sshUser, 'user')
   txt.sport = String(validatePort(ad.sshPort, 'sport'))
-  if (ad.hostKey !== null) txt.hkey = validateHostKey(ad.hostKey, 'hkey')
+  if (ad.peerId !== null) {
+    txt.pid = validatePeerId(ad.peerId, 'pid')
+    txt.p2p = String(validatePort(ad.p2pPort, 'p2p'))
+  }
 
   let total = 0
   for (const [key, value] of Object.entries(txt)) {
@@ -133,7 +139,7 @@ export function decodeAdvertisement (instanceName: string, rawTxt: Uint8Array[])
     const seen = version === undefined ? 'no version' : `version ${describeValue(version)}`
     throw new InvalidFieldError('v', `${seen}, this build reads version ${TXT_VERSION}`)
   }
-  const hostKey = text('hkey')
+  const peerId = text('pid')
   return {
     name,
     systems: validateSystems(required('sys'), 'sys'),
@@ -145,6 +151,8 @@ export function decodeAdvertisement (instanceName: string, rawTxt: Uint8Array[])
     freeDiskBytes: validateFreeDiskBytes(required('disk'), 'disk'),
     sshUser: validateSshUser(required('user'), 'user'),
     sshPort: validatePort(required('sport'), 'sport'),
-    hostKey: hostKey === undefined ? null : validateHostKey(hostKey, 'hkey')
+    hostKey: null,
+    peerId: peerId === undefined ? null : validatePeerId(peerId, 'pid'),
+    p2pPort: peerId === undefined ? null : validatePort(required('p2p'), 'p2p')
   }
 }

@@ -7,7 +7,7 @@ import { chooseStorePath, probeLiveStatus } from './live-status.ts'
 import { probeSshPort } from './ssh-port.ts'
 
 /** Everything a builder advertises, plus what the agent needs to refresh the live part. */
-export interface HostFacts extends Advertisement {
+export interface HostFacts extends Omit<Advertisement, 'peerId' | 'p2pPort'> {
   cores: number
   /** The path free disk is measured on: /nix/store, /gnu/store or /. */
   storePath: string

@@ -1,5 +1,7 @@
 import { join } from 'node:path'
 import { Agent, type AgentConfig } from '../../agent/agent.ts'
+import { DEFAULT_P2P_PORT } from '../../agent/mesh-node.ts'
+import { DEFAULT_MESH_KEY_PATH } from '../../common/mesh-key.ts'
 import { systemProbeDeps } from '../../agent/probe/index.ts'
 import { systemClock } from '../../common/clock.ts'
 import { UsageError } from '../../common/errors.ts'
@@ -17,7 +19,9 @@ export const agentOptions: OptionSpec[] = [
   { flag: 'nix-machines', kind: 'string', arg: 'PATH', help: 'Nix machines file to keep up to date (point `builders = @PATH` at it)', defaultText: 'STATE-DIR/nix-machines' },
   { flag: 'guix-machines', kind: 'string', arg: 'PATH', help: 'Guix machines.scm to keep up to date', defaultText: 'STATE-DIR/guix-machines.scm' },
   { flag: 'ssh-key', kind: 'string', arg: 'FILE', help: 'private key the builder lists tell Nix and Guix to log in with', defaultText: 'STATE-DIR/ssh/id_ed25519' },
-  { flag: 'insecure-trust-all', kind: 'boolean', help: 'list peers whose membership is not verified: anyone on the LAN could then build for you', defaultText: 'false' },
+  { flag: 'mesh-key', kind: 'string', arg: 'FILE', help: 'the shared mesh key (make one with `mesh key generate`, copy it to every host)', defaultText: DEFAULT_MESH_KEY_PATH },
+  { flag: 'authorized-keys', kind: 'string', arg: 'FILE', help: 'authorized_keys file this builder owns for masters\' keys (point sshd\'s AuthorizedKeysFile at it)', defaultText: 'STATE-DIR/authorized_keys' },
+  { flag: 'p2p-port', kind: 'integer', min: 0, max: 65535, help: 'TCP port for mesh connections (0: any free port)', defaultText: String(DEFAULT_P2P_PORT) },
   { flag: 'overload-threshold', kind: 'number', min: 0, max: 1, help: 'Guix overload-threshold written into machines.scm', defaultText: '0.8' },
   { flag: 'name', kind: 'string', check: (v) => validateHostName(v, 'name'), help: 'name to advertise', defaultText: 'the host name' },
   { flag: 'systems', kind: 'list', check: (v) => validateSystems((v as string[]).join(','), 'systems'), help: 'systems this host builds for', defaultText: 'Nix system + extra-platforms + binfmt_misc emulation' },
@@ -58,9 +62,12 @@ export function agentConfigFrom (values: OptionValues, env: NodeJS.ProcessEnv = 
     nixMachinesPath: master ? str(values.nixMachines) ?? join(stateDir, 'nix-machines') : undefined,
     guixMachinesPath: master ? str(values.guixMachines) ?? join(stateDir, 'guix-machines.scm') : undefined,
     sshKeyPath: str(values.sshKey) ?? join(stateDir, 'ssh', 'id_ed25519'),
+    meshKeyPath: str(values.meshKey) ?? DEFAULT_MESH_KEY_PATH,
+    authorizedKeysPath: str(values.authorizedKeys) ?? join(stateDir, 'authorized_keys'),
+    p2pPort: (values.p2pPort as number | undefined) ?? DEFAULT_P2P_PORT,
+    stateDir,
     socketPath: str(values.socket) ?? defaultSocketPath(env),
     interface: str(values.interface),
-    trustAll: values.insecureTrustAll === true,
     overloadThreshold: (values.overloadThreshold as number | undefined) ?? 0.8
   }
 }

@@ -15,7 +15,7 @@ async function configFile (content: string): Promise<string> {
 describe('agent options', () => {
   it('maps flags to config keys', () => {
     expect(configKey('nix-machines')).toBe('nixMachines')
-    expect(configKey('insecure-trust-all')).toBe('insecureTrustAll')
+    expect(configKey('mandatory-features')).toBe('mandatoryFeatures')
   })
 
   it('embedded defaults: a builder, not a master, probing everything', async () => {
@@ -25,7 +25,8 @@ describe('agent options', () => {
     expect(config.master).toBe(false)
     expect(config.nixMachinesPath).toBeUndefined()
     expect(Object.values(config.overrides).every((v) => v === undefined)).toBe(true)
-    expect(config.trustAll).toBe(false)
+    expect(config.meshKeyPath).toBe('/etc/buildmesh/mesh.key')
+    expect(config.p2pPort).toBe(4717)
     expect(config.overloadThreshold).toBe(0.8)
   })
 
@@ -35,6 +36,7 @@ describe('agent options', () => {
     expect(config.nixMachinesPath).toBe('/srv/bm/nix-machines')
     expect(config.guixMachinesPath).toBe('/srv/bm/guix-machines.scm')
     expect(config.sshKeyPath).toBe('/srv/bm/ssh/id_ed25519')
+    expect(config.authorizedKeysPath).toBe('/srv/bm/authorized_keys')
   })
 
   it('flags win over the config file, which wins over the environment', async () => {

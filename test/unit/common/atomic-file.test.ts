@@ -42,6 +42,27 @@ describe('writeFileAtomic', () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600)
   })
 
+  it('writes bytes as given', async () => {
+    const path = join(dir, 'key')
+    const bytes = new Uint8Array([0, 255, 10, 128])
+    expect(await writeFileAtomic(path, bytes, { mode: 0o600 })).toBe(true)
+    expect(new Uint8Array(await readFile(path))).toEqual(bytes)
+    expect(await writeFileAtomic(path, bytes, { mode: 0o600 })).toBe(false)
+  })
+
+  it('with exclusive, creates a new file but never replaces one, even with the same content', async () => {
+    const path = join(dir, 'key')
+    expect(await writeFileAtomic(path, 'first', { mode: 0o600, exclusive: true })).toBe(true)
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+    for (const content of ['second', 'first']) {
+      const err: unknown = await writeFileAtomic(path, content, { exclusive: true }).then(() => null, (e: unknown) => e)
+      expect(err).toBeInstanceOf(BuildmeshError)
+      expect((err as BuildmeshError).code).toBe('ERR_EXISTS')
+    }
+    expect(await readFile(path, 'utf8')).toBe('first')
+    expect(await readdir(dir)).toEqual(['key'])
+  })
+
   it('replaces changed content with a new inode, leaving no temp file', async () => {
     const path = join(dir, 'machines')
     await writeFileAtomic(path, 'old\n')

@@ -3,8 +3,9 @@ import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
 import { displayName, PeerTable } from '../../../scheduler/peer-table.ts'
-import { toPeerView } from '../../../scheduler/eligibility.ts'
-import { advertisement as base, rawTxt, sighting } from '../../support/advertisements.ts'
+import { currentAdvertisement, ineligibleReason, toPeerView } from '../../../scheduler/eligibility.ts'
+import type { BuilderStatus } from '../../../wire/status.ts'
+import { advertisement as base, ED25519_KEY, rawTxt, sighting, statusFrom } from '../../support/advertisements.ts'
 import type { Advertisement } from '../../../wire/advertisement.ts'
 
 const advertisement = (over: Partial<Advertisement> = {}): Advertisement => base({ name: 'b1', load: 0.1, sshUser: 'root', ...over })
@@ -12,16 +13,18 @@ import { ManualClock } from '../../support/manual-clock.ts'
 
 const log = pino({ level: 'silent' })
 
+const status = (): BuilderStatus => statusFrom(advertisement())
+
 class StaticSource extends EventEmitter<PeerSourceEvents> {
   started = false
   start (): void { this.started = true }
   stop (): void { this.started = false }
 }
 
-async function table (trustAll = true): Promise<{ clock: ManualClock, source: StaticSource, table: PeerTable, changes: () => number }> {
+async function table (): Promise<{ clock: ManualClock, source: StaticSource, table: PeerTable, changes: () => number }> {
   const clock = new ManualClock()
   const source = new StaticSource()
-  const t = new PeerTable({ clock, log }, { trustAll, expireAfterMs: 7000 })
+  const t = new PeerTable({ clock, log }, { expireAfterMs: 7000, statusTimeoutMs: 2000 })
   let changes = 0
   t.on('change', () => { changes++ })
   t.follow(source)
@@ -63,6 +66,7 @@ describe('PeerTable', () => {
     expect(peer?.invalidReason).toMatch(/^sys: .* is not a Nix system type/)
     const view = toPeerView(peer!)
     expect(view).toMatchObject({ name: 'b1', eligible: false, trusted: false })
+    t.setTrust(peer!.key, true, null)
     expect(view.reason).toMatch(/^invalid advertisement: sys: /)
   })
 
@@ -74,13 +78,42 @@ describe('PeerTable', () => {
     expect(t.list()[0]?.invalidReason).toBe('no usable address')
   })
 
-  it('shows every peer as untrusted without --insecure-trust-all', async () => {
-    const { clock, source, table: t } = await table(false)
+  it('a peer is listed only once verified and with a fresh status; a silent one drops out', async () => {
+    const { clock, source, table: t } = await table()
+    const key = 'b1._buildmesh._tcp.local'
     source.emit('sighting', sighting(advertisement(), clock.now()))
-    const view = toPeerView(t.list()[0]!)
-    expect(view.trusted).toBe(false)
-    expect(view.eligible).toBe(false)
-    expect(view.reason).toMatch(/not trusted/)
+    expect(toPeerView(t.get(key)!, undefined, clock.now())).toMatchObject({ trusted: false, eligible: false, reason: 'not trusted: not verified yet' })
+    t.setStatus(key, status(), clock.now())
+    expect(t.get(key)?.status).toBeNull()
+    t.setTrust(key, true, null)
+    expect(ineligibleReason(t.get(key)!)).toBe('no status received yet')
+    t.setStatus(key, status(), clock.now())
+    expect(ineligibleReason(t.get(key)!)).toBeNull()
+    expect(currentAdvertisement(t.get(key)!)?.hostKey).toBe(ED25519_KEY)
+    for (let i = 0; i < 5; i++) {
+      clock.advance(500)
+      source.emit('alive', key, clock.now())
+    }
+    expect(ineligibleReason(t.get(key)!)).toBe('status is stale: the builder stopped answering')
+    expect(toPeerView(t.get(key)!, undefined, clock.now()).statusAgeSeconds).toBeGreaterThanOrEqual(2)
+  })
+
+  it('takes the host key only from the status stream, never from mDNS', async () => {
+    const { clock, source, table: t } = await table()
+    source.emit('sighting', sighting(advertisement(), clock.now()))
+    expect(t.list()[0]?.advertisement?.hostKey).toBeNull()
+  })
+
+  it('forgets what it verified when the peer claims another identity', async () => {
+    const { clock, source, table: t } = await table()
+    const key = 'b1._buildmesh._tcp.local'
+    source.emit('sighting', sighting(advertisement(), clock.now()))
+    t.setTrust(key, true, null)
+    t.setStatus(key, status(), clock.now())
+    source.emit('sighting', sighting(advertisement({ load: 0.3 }), clock.now()))
+    expect(t.get(key)).toMatchObject({ trusted: true })
+    source.emit('sighting', sighting(advertisement({ peerId: '12D3KooWLAvDGDqETkFvLwwpiufetpJiz16J3WPsa7pX8aD1yRh8' }), clock.now()))
+    expect(t.get(key)).toMatchObject({ trusted: false, status: null, untrustedReason: 'not verified yet' })
   })
 
   it('makes hostile instance names printable and bounded', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { InvalidFieldError } from '../../../common/errors.ts'
 import { TXT_VERSION } from '../../../wire/advertisement.ts'
 import { decodeAdvertisement, encodeAdvertisement, MAX_TXT_BYTES, TxtTooLargeError } from '../../../wire/txt.ts'
-import { advertisement, ECDSA_P256_KEY, ECDSA_P521_KEY, ED25519_KEY, RSA_2048_KEY } from '../../support/advertisements.ts'
+import { advertisement, ED25519_KEY, PEER_ID } from '../../support/advertisements.ts'
 
 /** The TXT strings as they arrive: `key=value` bytes, in order. */
 function wire (txt: Record<string, string>): Uint8Array[] {
@@ -49,14 +49,20 @@ describe('encodeAdvertisement', () => {
       disk: String(512 * 1024 ** 3),
       user: 'nix-builder',
       sport: '22',
-      hkey: ED25519_KEY
+      pid: PEER_ID,
+      p2p: '4717'
     })
     for (const key of Object.keys(base())) expect(key.length).toBeLessThanOrEqual(9)
   })
 
-  it('omits empty lists and a null host key', () => {
-    const txt = encodeAdvertisement(advertisement({ supportedFeatures: [], mandatoryFeatures: [], hostKey: null }))
+  it('omits empty lists and a missing mesh identity', () => {
+    const txt = encodeAdvertisement(advertisement({ supportedFeatures: [], mandatoryFeatures: [], peerId: null, p2pPort: null }))
     expect(Object.keys(txt)).toEqual(['v', 'sys', 'slots', 'speed', 'load', 'disk', 'user', 'sport'])
+  })
+
+  it('never puts the SSH host key on the LAN: a master pins only what the status stream says', () => {
+    const txt = encodeAdvertisement(advertisement({ hostKey: ED25519_KEY }))
+    expect(Object.values(txt).join(' ')).not.toContain(ED25519_KEY.split(' ')[1])
   })
 
   it('writes load and speed as short decimals', () => {
@@ -83,8 +89,9 @@ describe('encodeAdvertisement', () => {
     expect(() => encodeAdvertisement(advertisement({ supportedFeatures: featuresOfLength(room + 1) }))).toThrow(TxtTooLargeError)
   })
 
-  it.each([['rsa', RSA_2048_KEY], ['ecdsa p521', ECDSA_P521_KEY]])('refuses a TXT string over 255 bytes: an %s host key', (_, hostKey) => {
-    expect(() => encodeAdvertisement(advertisement({ hostKey }))).toThrow(/TXT string hkey is \d+ bytes, over the DNS limit of 255/)
+  it('refuses a TXT string over 255 bytes', () => {
+    const features = Array.from({ length: 30 }, (_, i) => `a-long-feature-name-${i}`)
+    expect(() => encodeAdvertisement(advertisement({ supportedFeatures: features }))).toThrow(/TXT string feat is \d+ bytes, over the DNS limit of 255/)
   })
 
   it('validates its own advertisement', () => {
@@ -97,19 +104,19 @@ describe('encodeAdvertisement', () => {
 describe('decodeAdvertisement round trip', () => {
   it.each([
     ['a typical builder', advertisement()],
-    ['no features, no host key', advertisement({ supportedFeatures: [], hostKey: null })],
-    ['mandatory features, ecdsa key, other port', advertisement({ mandatoryFeatures: ['benchmark'], hostKey: ECDSA_P256_KEY, sshPort: 2222 })],
+    ['no features, no mesh identity', advertisement({ supportedFeatures: [], peerId: null, p2pPort: null })],
+    ['mandatory features, other ports', advertisement({ mandatoryFeatures: ['benchmark'], sshPort: 2222, p2pPort: 1 })],
     ['a Mac', advertisement({ name: 'mac-mini', systems: ['aarch64-darwin', 'x86_64-darwin'], supportedFeatures: ['big-parallel'], slots: 8, speed: 4, load: 0, sshUser: '_nixbld1' })],
-    ['a slow arm board', advertisement({ name: 'pi4', systems: ['aarch64-linux'], slots: 1, speed: 0.5, load: 1, freeDiskBytes: 0, hostKey: ED25519_KEY })],
+    ['a slow arm board', advertisement({ name: 'pi4', systems: ['aarch64-linux'], slots: 1, speed: 0.5, load: 1, freeDiskBytes: 0 })],
     ['lean', advertisement({ name: 'big', systems: ['x86_64-linux'], supportedFeatures: [], freeDiskBytes: Number.MAX_SAFE_INTEGER })]
   ])('%s', (_, ad) => {
-    expect(decodeAdvertisement(ad.name, wire(encodeAdvertisement(ad)))).toEqual(ad)
+    expect(decodeAdvertisement(ad.name, wire(encodeAdvertisement(ad)))).toEqual({ ...ad, hostKey: null })
   })
 
   it('matches keys without case; the first of a repeated key wins; unknown keys and empty strings are ignored', () => {
     const raw = [Buffer.from('SLOTS=3'), Buffer.from('V=1'), ...wire(base()), Buffer.from('slots=99'), Buffer.from('future=x'),
       Buffer.from('flag'), Buffer.from(''), Buffer.from('=orphan'), Buffer.from([0x62, 0x69, 0x6e, 0x3d, 0xff, 0xfe])]
-    expect(decodeAdvertisement('builder-1', raw)).toEqual(advertisement({ slots: 3 }))
+    expect(decodeAdvertisement('builder-1', raw)).toEqual(advertisement({ slots: 3, hostKey: null }))
   })
 
   it('reads `feat=` as no features', () => {
@@ -129,7 +136,6 @@ describe('decodeAdvertisement refuses', () => {
     delete txt[key]
     return [...wire(txt), bytes]
   }
-  const [, ed25519Data = ''] = ED25519_KEY.split(' ')
 
   it.each([
     ['newline in systems', withValue('sys', 'x86_64-linux\nssh://evil'), 'sys'],
@@ -153,9 +159,10 @@ describe('decodeAdvertisement refuses', () => {
     ['port 0', withValue('sport', '0'), 'sport'],
     ['port 70000', withValue('sport', '70000'), 'sport'],
     ['port with a space', withValue('sport', '22 '), 'sport'],
-    ['bad host key base64', withValue('hkey', 'ssh-ed25519 AAAA!!!!'), 'hkey'],
-    ['mismatched host key type', withValue('hkey', `ecdsa-sha2-nistp256 ${ed25519Data}`), 'hkey'],
-    ['host key with a newline', withValue('hkey', `ssh-ed25519\n${ed25519Data}`), 'hkey'],
+    ['a peer id with a newline', withValue('pid', `${PEER_ID}\nx`), 'pid'],
+    ['a peer id in another base', withValue('pid', '0x1234567890abcdef1234567890abcdef1234567890'), 'pid'],
+    ['a peer id without a port', without('p2p'), 'p2p'],
+    ['mesh port 0', withValue('p2p', '0'), 'p2p'],
     ['non-UTF-8 systems', replacing('sys', Buffer.from([0x73, 0x79, 0x73, 0x3d, 0xc3, 0x28])), 'sys'],
     ['non-UTF-8 user', replacing('user', Buffer.from([0x75, 0x73, 0x65, 0x72, 0x3d, 0xff])), 'user'],
     ['known key without =', replacing('slots', Buffer.from('slots')), 'slots'],

@@ -1,0 +1,99 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { Host, HostProcess, Lan } from '../harness/index.ts'
+import type { PeerView } from '../../../scheduler/peer.ts'
+
+/** The real `mesh` command, run by the Node that runs the tests (Node 24 from the packages). */
+export const MESH = resolve(import.meta.dirname, '../../../cli/mesh.ts')
+
+export function spawnMesh (host: Host, args: string[]): HostProcess {
+  return host.spawn(process.execPath, [MESH, ...args], { env: { BUILDMESH_SOCKET: undefined } })
+}
+
+export async function runMesh (host: Host, args: string[]): Promise<string> {
+  return (await host.run(process.execPath, [MESH, ...args])).stdout
+}
+
+export async function peersOf (host: Host): Promise<PeerView[]> {
+  return JSON.parse(await runMesh(host, ['peers', '--json'])) as PeerView[]
+}
+
+/** A mesh key made by the real `mesh key generate`, in the LAN's directory. */
+export async function makeMeshKey (lan: Lan, name = 'mesh.key'): Promise<string> {
+  const path = join(lan.dir, name)
+  if (await readOr(path) === '') await runMesh(lan.hosts[0]!, ['key', 'generate', path])
+  return path
+}
+
+/** An SSH host key pair in the host's directory, for agents that advertise without an sshd. */
+export async function makeHostKey (host: Host): Promise<{ file: string, publicKey: string }> {
+  const file = join(host.dir, 'ssh_host_ed25519_key')
+  if (await readOr(`${file}.pub`) === '') await host.run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `host@${host.name}`, '-f', file])
+  const publicKey = (await readFile(`${file}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
+  return { file: `${file}.pub`, publicKey }
+}
+
+export interface AgentOptions {
+  meshKey: string
+  /** Extra flags. */
+  args?: string[]
+  /** State directory name under the host's directory. */
+  state?: string
+}
+
+export interface RunningAgent {
+  process: HostProcess
+  stateDir: string
+  stop: () => Promise<unknown>
+}
+
+function agentArgs (host: Host, options: AgentOptions): { args: string[], stateDir: string } {
+  const stateDir = join(host.dir, options.state ?? 'state')
+  return { stateDir, args: ['agent', '--mesh-key', options.meshKey, '--state-dir', stateDir, '--log-level', 'debug', ...(options.args ?? [])] }
+}
+
+/** A builder agent advertising the host's key; resolves once it advertises. */
+export async function startBuilder (host: Host, options: AgentOptions & { hostKeyFile?: string }): Promise<RunningAgent & { publicKey: string }> {
+  const key = options.hostKeyFile === undefined ? await makeHostKey(host) : { file: options.hostKeyFile, publicKey: '' }
+  const { args, stateDir } = agentArgs(host, options)
+  const proc = spawnMesh(host, [...args, '--ssh-host-key', key.file])
+  await proc.waitForOutput('"advertising"', { timeoutMs: 15_000 })
+  return { process: proc, stateDir, publicKey: key.publicKey, stop: async () => await proc.stop() }
+}
+
+/** A master agent (not a builder) writing its lists into the host's directory. */
+export async function startMaster (host: Host, options: AgentOptions): Promise<RunningAgent & { nixFile: string, guixFile: string }> {
+  const { args, stateDir } = agentArgs(host, options)
+  const nixFile = join(host.dir, 'machines')
+  const guixFile = join(host.dir, 'machines.scm')
+  const proc = spawnMesh(host, [...args, '--master', '--no-builder', '--nix-machines', nixFile, '--guix-machines', guixFile])
+  await proc.waitForOutput('"agent started"', { timeoutMs: 15_000 })
+  return { process: proc, stateDir, nixFile, guixFile, stop: async () => await proc.stop() }
+}
+
+/** The builder lines of a Nix machines file, split into columns. */
+export async function nixLines (path: string): Promise<string[][]> {
+  return (await readOr(path)).split('\n').filter((l) => l !== '').map((l) => l.split(' '))
+}
+
+/**
+ * Gives the host its own /proc/loadavg, so a test can set the load the agent reads. The
+ * agent's code path is the real one; only the kernel's number is replaced.
+ */
+export async function fakeLoadavg (host: Host, oneMinute: number): Promise<(oneMinute: number) => Promise<void>> {
+  const file = join(host.dir, 'loadavg')
+  const set = async (value: number): Promise<void> => {
+    await writeFile(file, `${value.toFixed(2)} ${value.toFixed(2)} ${value.toFixed(2)} 1/100 1\n`)
+  }
+  await set(oneMinute)
+  await host.run('mount', ['--bind', file, '/proc/loadavg'])
+  return set
+}
+
+export async function readOr (path: string, fallback = ''): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch {
+    return fallback
+  }
+}
