@@ -151,24 +151,37 @@ export class Agent {
     await this.run(new ControlServer({ log, handlers: { peers: () => this.peers(), self: () => this.self() } }, { path: config.socketPath }))
   }
 
+  /**
+   * Every connected master gets a status each heartbeat; scanning /proc for builds costs a few
+   * milliseconds, so masters share one snapshot per heartbeat instead of one each.
+   */
   private snapshotter (facts: HostFacts): () => Promise<StatusSnapshot> {
-    const { probeDeps } = this.components
+    const { clock } = this.components
+    const maxAgeMs = (this.config.heartbeatMs ?? 500) * 0.8
+    let last: { at: number, snapshot: Promise<StatusSnapshot> } | undefined
     return async () => {
-      const [live, slotsInUse] = await Promise.all([probeLiveStatus(probeDeps, facts), countBuildsInProgress(probeDeps)])
-      return {
-        name: facts.name,
-        systems: facts.systems,
-        supportedFeatures: facts.supportedFeatures,
-        mandatoryFeatures: facts.mandatoryFeatures,
-        slots: facts.slots,
-        slotsInUse: Math.min(slotsInUse, facts.slots),
-        load: live.load,
-        freeDiskBytes: live.freeDiskBytes,
-        sshUser: facts.sshUser,
-        sshPort: facts.sshPort,
-        hostKey: facts.hostKey,
-        version: BUILDMESH_VERSION
-      }
+      const now = clock.now()
+      if (last === undefined || now - last.at >= maxAgeMs) last = { at: now, snapshot: this.snapshot(facts) }
+      return await last.snapshot
+    }
+  }
+
+  private async snapshot (facts: HostFacts): Promise<StatusSnapshot> {
+    const { probeDeps } = this.components
+    const [live, slotsInUse] = await Promise.all([probeLiveStatus(probeDeps, facts), countBuildsInProgress(probeDeps)])
+    return {
+      name: facts.name,
+      systems: facts.systems,
+      supportedFeatures: facts.supportedFeatures,
+      mandatoryFeatures: facts.mandatoryFeatures,
+      slots: facts.slots,
+      slotsInUse: Math.min(slotsInUse, facts.slots),
+      load: live.load,
+      freeDiskBytes: live.freeDiskBytes,
+      sshUser: facts.sshUser,
+      sshPort: facts.sshPort,
+      hostKey: facts.hostKey,
+      version: BUILDMESH_VERSION
     }
   }
 }

@@ -2,9 +2,9 @@ import { chown, mkdir, open } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { writeFileAtomic } from '../common/atomic-file.ts'
-import { BuildmeshError, InvalidFieldError, UsageError } from '../common/errors.ts'
+import { BuildmeshError, UsageError } from '../common/errors.ts'
 import type { Logger } from '../common/logger.ts'
-import { describeValue, validateHostKey } from '../wire/fields.ts'
+import { describeValue, validateHostKey, validatePeerId } from '../wire/fields.ts'
 
 /**
  * What sshd runs for a master's key whatever command the client asks for: the store protocol
@@ -14,21 +14,13 @@ export const NIX_FORCED_COMMAND = 'nix-daemon --stdio'
 /** `restrict` turns off forwarding, pty and ~/.ssh/rc, and stays strict as OpenSSH adds features. */
 export const DEFAULT_KEY_OPTIONS = `restrict,command="${NIX_FORCED_COMMAND}"`
 /** The comment that marks a line as ours, followed by the master's libp2p peer id. */
-export const KEY_MARKER = 'buildmesh:'
+const KEY_MARKER = 'buildmesh:'
 
-// base58btc: what a libp2p peer id prints as (Qm... for RSA, 12D3KooW... for Ed25519).
-const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,64}$/
+// The marker and a peer id as wire/fields.ts validatePeerId accepts it (base58btc).
 const MARKED = /^buildmesh:([1-9A-HJ-NP-Za-km-z]{40,64})$/
 // sshd's option list: `name` or `name="value"`, comma-separated, no unquoted whitespace.
 const OPTION = /[A-Za-z-]+(?:="(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*")?/
 const OPTIONS = new RegExp(`^(?:${OPTION.source}(?:,${OPTION.source})*)?$`)
-
-export function validatePeerId (value: unknown, field = 'masterId'): string {
-  if (typeof value !== 'string' || !PEER_ID.test(value)) {
-    throw new InvalidFieldError(field, `${describeValue(value)} is not a libp2p peer id (base58btc, 40 to 64 characters)`)
-  }
-  return value
-}
 
 /** The authorized_keys file cannot be read, or holds what we must not rewrite. */
 export class AuthorizedKeysError extends BuildmeshError {
@@ -100,7 +92,7 @@ export class AuthorizedKeysFile {
 
   /** Adds the master's key, or replaces the one it had; resolves whether the file changed. */
   async authorize (masterId: string, publicKey: string): Promise<boolean> {
-    const id = validatePeerId(masterId)
+    const id = validatePeerId(masterId, 'masterId')
     const key = validateHostKey(publicKey, 'publicKey')
     const line = `${this.options === '' ? '' : `${this.options} `}${key} ${KEY_MARKER}${id}`
     const changed = await this.update((lines) => {
@@ -120,7 +112,7 @@ export class AuthorizedKeysFile {
 
   /** Removes every line for the master; resolves whether there was one. */
   async revoke (masterId: string): Promise<boolean> {
-    const id = validatePeerId(masterId)
+    const id = validatePeerId(masterId, 'masterId')
     const changed = await this.update((lines) => lines.filter((l) => markerOf(l) !== id))
     if (changed) this.log.info({ master: id, path: this.path }, 'revoked master key')
     return changed

@@ -7,21 +7,26 @@ function age (lastSeen: string, now: number): string {
   return seconds < 120 ? `${seconds}s` : `${Math.round(seconds / 60)}m`
 }
 
-/** The table `mesh peers` prints: one peer a row, the reason last so it can be long. */
+/**
+ * The table `mesh peers` prints: one peer a row, the reason last so it can be long. SEEN is the
+ * last mDNS answer, STATUS the age of the last status over the mesh link.
+ */
 export function formatPeersTable (peers: PeerView[], now = Date.now()): string {
   if (peers.length === 0) return 'no peers seen yet\n'
-  const header = ['NAME', 'ADDRESS', 'SYSTEMS', 'SLOTS', 'SPEED', 'LOAD', 'FREE', 'TRUSTED', 'ELIGIBLE', 'SEEN', 'REASON']
+  const header = ['NAME', 'ADDRESS', 'SYSTEMS', 'SLOTS', 'USED', 'SPEED', 'LOAD', 'FREE', 'TRUSTED', 'ELIGIBLE', 'SEEN', 'STATUS', 'REASON']
   const rows = peers.map((p) => [
     p.name,
     p.addresses[0] ?? '-',
     p.systems.join(',') || '-',
     String(p.slots),
+    p.slotsInUse === null ? '-' : String(p.slotsInUse),
     String(p.speed),
     p.load.toFixed(2),
     `${(p.freeDiskBytes / GiB).toFixed(1)}G`,
     p.trusted ? 'yes' : 'no',
     p.eligible ? 'yes' : 'no',
     age(p.lastSeen, now),
+    p.statusAgeSeconds === null ? '-' : `${p.statusAgeSeconds.toFixed(1)}s`,
     p.reason ?? ''
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)))

@@ -1,6 +1,6 @@
 import { InvalidFieldError } from '../common/errors.ts'
 import { validateHostKey, validateHostName } from './fields.ts'
-import { checkVersion, decodeJsonObject, encodeJsonObject, field, jsonType, requiredField } from './status.ts'
+import { checkVersion, decodeJsonObject, encodeJsonObject, field, jsonType, requiredField } from './json-message.ts'
 
 /**
  * A master asks a builder, over `/buildmesh/authorize/1.0.0`, to let its SSH key in; the builder
@@ -30,6 +30,19 @@ export const MAX_ERROR_LENGTH = 512
 // Controls, format characters (bidi overrides, zero widths), line and paragraph separators and
 // lone surrogates: what could rewrite a terminal line or a log line when the error is shown.
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u
+const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'gu')
+
+/**
+ * Any text as a valid `error`: a builder passes on what went wrong, and an exception's message
+ * may hold a newline or run long. Refusing it would leave the master with no answer at all.
+ */
+function printableError (text: string): string | undefined {
+  const clean = text.replace(UNPRINTABLE_ALL, '\ufffd')
+  if (clean === '') return undefined
+  if (clean.length <= MAX_ERROR_LENGTH) return clean
+  // Cut between code points, not inside a surrogate pair.
+  return `${clean.slice(0, MAX_ERROR_LENGTH - 1).replace(/[\ud800-\udbff]$/, '')}…`
+}
 
 function readRequest (message: Record<string, unknown>): AuthorizeRequest {
   checkVersion(message, AUTHORIZE_VERSION)
@@ -68,9 +81,15 @@ export function decodeAuthorizeRequest (bytes: Uint8Array): AuthorizeRequest {
   return readRequest(decodeJsonObject(bytes, MAX_AUTHORIZE_BYTES, 'authorize request'))
 }
 
-/** Validates as the master will: a builder's error must be one short printable line. */
+/**
+ * Validates as the master will, except that `error` is made one printable line of at most
+ * MAX_ERROR_LENGTH characters rather than refused.
+ */
 export function encodeAuthorizeResponse (response: AuthorizeResponse): Uint8Array {
-  return encodeJsonObject({ ...readResponse({ ...response }) }, MAX_AUTHORIZE_BYTES, 'authorize response')
+  const { error, ...rest } = response
+  const printable = error === undefined ? undefined : printableError(error)
+  const message = printable === undefined ? { ...rest } : { ...rest, error: printable }
+  return encodeJsonObject({ ...readResponse(message) }, MAX_AUTHORIZE_BYTES, 'authorize response')
 }
 
 export function decodeAuthorizeResponse (bytes: Uint8Array): AuthorizeResponse {

@@ -7,8 +7,7 @@ import {
   AuthorizedKeysError,
   AuthorizedKeysFile,
   DEFAULT_KEY_OPTIONS,
-  NIX_FORCED_COMMAND,
-  validatePeerId
+  NIX_FORCED_COMMAND
 } from '../../../agent/authorized-keys.ts'
 import { InvalidFieldError, UsageError } from '../../../common/errors.ts'
 import { ECDSA_P256_KEY, ED25519_KEY, RSA_2048_KEY } from '../../support/advertisements.ts'
@@ -212,9 +211,12 @@ describe('AuthorizedKeysFile', () => {
     await expect(stat(path)).rejects.toThrow(/ENOENT/)
   })
 
-  it('accepts peer ids of both the Ed25519 and the RSA form', () => {
-    expect(validatePeerId('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')).toBe('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')
-    expect(validatePeerId('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N')).toBe('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N')
+  it('takes peer ids of both the Ed25519 and the RSA form', async () => {
+    const ed25519 = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
+    const rsa = 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'
+    await keys().authorize(ed25519, ED25519_KEY)
+    await keys().authorize(rsa, RSA_2048_KEY)
+    expect(await keys().managed()).toEqual([ed25519, rsa])
   })
 
   it.each([

@@ -13,13 +13,13 @@ describe('mesh peers table', () => {
   it('shows one aligned row per peer with what a user needs to know', () => {
     const text = formatPeersTable([
       peer({}),
-      peer({ name: 'rogue', addresses: ['10.0.0.9'], systems: [], slots: 0, trusted: false, eligible: false, reason: 'invalid advertisement: slots: not a number' })
+      peer({ name: 'rogue', addresses: ['10.0.0.9'], systems: [], slots: 0, slotsInUse: null, statusAgeSeconds: null, trusted: false, eligible: false, reason: 'invalid advertisement: slots: not a number' })
     ], now)
     const lines = text.trimEnd().split('\n')
     expect(lines).toHaveLength(3)
-    expect(lines[0]).toMatch(/^NAME\s+ADDRESS\s+SYSTEMS\s+SLOTS\s+SPEED\s+LOAD\s+FREE\s+TRUSTED\s+ELIGIBLE\s+SEEN\s+REASON$/)
-    expect(lines[1]).toMatch(/^b1\s+10\.0\.0\.2\s+x86_64-linux\s+4\s+1\s+0\.25\s+50\.0G\s+yes\s+yes\s+3s$/)
-    expect(lines[2]).toContain('invalid advertisement: slots: not a number')
+    expect(lines[0]).toMatch(/^NAME\s+ADDRESS\s+SYSTEMS\s+SLOTS\s+USED\s+SPEED\s+LOAD\s+FREE\s+TRUSTED\s+ELIGIBLE\s+SEEN\s+STATUS\s+REASON$/)
+    expect(lines[1]).toMatch(/^b1\s+10\.0\.0\.2\s+x86_64-linux\s+4\s+1\s+1\s+0\.25\s+50\.0G\s+yes\s+yes\s+3s\s+0\.4s$/)
+    expect(lines[2]).toMatch(/\s-\s.*\s-\s+invalid advertisement: slots: not a number$/)
     expect(lines[2]?.indexOf('10.0.0.9')).toBe(lines[1]?.indexOf('10.0.0.2'))
   })
 

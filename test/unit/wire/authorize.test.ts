@@ -9,7 +9,7 @@ import {
   MAX_ERROR_LENGTH
 } from '../../../wire/authorize.ts'
 import type { AuthorizeRequest, AuthorizeResponse } from '../../../wire/authorize.ts'
-import { MessageTooLargeError } from '../../../wire/status.ts'
+import { MessageTooLargeError } from '../../../wire/json-message.ts'
 import { ECDSA_P521_KEY, ED25519_KEY, RSA_2048_KEY } from '../../support/advertisements.ts'
 
 const request = (overrides: Partial<AuthorizeRequest> = {}): AuthorizeRequest => ({ v: 1, master: 'master-1', publicKey: ED25519_KEY, ...overrides })
@@ -87,8 +87,19 @@ describe('authorize response', () => {
     expect(decodeAuthorizeResponse(encodeAuthorizeResponse(response))).toEqual(response)
   })
 
-  it('refuses to encode an error the master would refuse', () => {
-    expect(() => encodeAuthorizeResponse({ v: 1, ok: false, error: 'two\nlines' })).toThrow(expect.objectContaining({ field: 'error' }))
+  it.each([
+    ['a newline', 'two\nlines', 'two\ufffdlines'],
+    ['a terminal escape and a bidi override', '\u001b[2Jx\u202e', '\ufffd[2Jx\ufffd'],
+    ['a lone surrogate', 'a\ud800b', 'a\ufffdb'],
+    ['too much text', 'x'.repeat(MAX_ERROR_LENGTH + 1), `${'x'.repeat(MAX_ERROR_LENGTH - 1)}…`],
+    ['too much text ending in a surrogate pair', `${'x'.repeat(MAX_ERROR_LENGTH - 2)}😀😀`, `${'x'.repeat(MAX_ERROR_LENGTH - 2)}…`]
+  ])('encodes an error with %s as one printable line the master accepts', (_, error, sent) => {
+    expect(decodeAuthorizeResponse(encodeAuthorizeResponse({ v: 1, ok: false, error }))).toEqual({ v: 1, ok: false, error: sent })
+  })
+
+  it('leaves out an empty error, and refuses one given with ok: true', () => {
+    expect(decodeAuthorizeResponse(encodeAuthorizeResponse({ v: 1, ok: false, error: '' }))).toEqual({ v: 1, ok: false })
+    expect(() => encodeAuthorizeResponse({ v: 1, ok: true, error: 'but' })).toThrow(expect.objectContaining({ field: 'error' }))
   })
 
   it.each([

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidFieldError } from '../../../common/errors.ts'
-import { decodeStatus, encodeStatus, MAX_STATUS_BYTES, MessageTooLargeError, STATUS_VERSION } from '../../../wire/status.ts'
+import { MessageTooLargeError } from '../../../wire/json-message.ts'
+import { decodeStatus, encodeStatus, MAX_STATUS_BYTES, STATUS_VERSION } from '../../../wire/status.ts'
 import type { BuilderStatus } from '../../../wire/status.ts'
 import { ED25519_KEY, RSA_2048_KEY } from '../../support/advertisements.ts'
 

@@ -1,0 +1,155 @@
+import { execFile, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { describe, expect, it } from 'vitest'
+import { AuthorizedKeysFile } from '../../../agent/authorized-keys.ts'
+
+const SSHD = '/usr/sbin/sshd'
+const canRun = process.getuid?.() === 0 && existsSync(SSHD) && existsSync('/usr/bin/nix-daemon')
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+const peerId = (seed: number): string => `12D3KooW${Array.from({ length: 44 }, (_, i) => BASE58[(seed + i * 5) % 58]).join('')}`
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+async function run (command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return await new Promise((resolve) => {
+    const child = execFile(command, args, { env, timeout: 20_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : (typeof error.code === 'number' ? error.code : null), stdout, stderr })
+    })
+    // End of input at once: a forced nix-daemon would otherwise wait for a client until the timeout.
+    child.stdin?.end()
+  })
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+async function startSshd (config: string, port: number): Promise<ChildProcess> {
+  // sshd re-executes itself for each connection, so it must be started by absolute path.
+  const sshd = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  await new Promise<void>((resolve, reject) => {
+    sshd.stderr?.setEncoding('utf8')
+    sshd.stderr?.on('data', (chunk: string) => {
+      log += chunk
+      if (log.includes(`Server listening on 127.0.0.1 port ${port}.`)) resolve()
+    })
+    sshd.on('exit', (code) => { reject(new Error(`sshd exited with ${code}: ${log}`)) })
+  })
+  return sshd
+}
+
+async function stop (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  process.kill(child.pid, 'SIGTERM')
+  await exited
+}
+
+/**
+ * Speaks the first message of the Nix worker protocol over `ssh ... true` and returns the
+ * server's reply: only nix-daemon answers the client magic with its own.
+ */
+async function workerHandshake (sshArgs: string[]): Promise<{ magic: bigint | null, stderr: string }> {
+  const ssh = spawn('ssh', [...sshArgs, 'true'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  try {
+    let stdout = Buffer.alloc(0)
+    let stderr = ''
+    ssh.stderr.setEncoding('utf8')
+    ssh.stderr.on('data', (chunk: string) => { stderr += chunk })
+    const magic = Buffer.alloc(8)
+    magic.writeBigUInt64LE(0x6e697863n) // WORKER_MAGIC_1, "cxin"
+    ssh.stdin.write(magic)
+    return await new Promise((resolve) => {
+      ssh.stdout.on('data', (chunk: Buffer) => {
+        stdout = Buffer.concat([stdout, chunk])
+        if (stdout.length >= 8) resolve({ magic: stdout.readBigUInt64LE(0), stderr })
+      })
+      ssh.on('exit', () => { resolve({ magic: null, stderr }) })
+    })
+  } finally {
+    await stop(ssh)
+  }
+}
+
+describe.skipIf(!canRun)('an authorized_keys line written by AuthorizedKeysFile, read by the real sshd', () => {
+  it('forces nix-daemon --stdio, which Nix\'s ssh-ng store accepts, and a revoked key is refused', { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'buildmesh-sshd-'))
+    let sshd: ChildProcess | undefined
+    try {
+      const port = await freePort()
+      for (const name of ['host', 'master', 'other']) {
+        expect((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)])).code).toBe(0)
+      }
+      const masterKey = await readFile(join(dir, 'master.pub'), 'utf8')
+      const otherKey = await readFile(join(dir, 'other.pub'), 'utf8')
+
+      const authorizedKeys = join(dir, 'home', '.ssh', 'authorized_keys')
+      const keys = new AuthorizedKeysFile({ path: authorizedKeys, log: pino({ level: 'silent' }) })
+      const master = peerId(1)
+      expect(await keys.authorize(master, masterKey)).toBe(true)
+      // A line the user keeps: the other key logs in without a forced command.
+      await writeFile(authorizedKeys, `${otherKey.trim()}\n${await readFile(authorizedKeys, 'utf8')}`)
+
+      const config = join(dir, 'sshd_config')
+      await writeFile(config, [
+        'ListenAddress 127.0.0.1',
+        `Port ${port}`,
+        `HostKey ${join(dir, 'host')}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'UsePAM no',
+        'StrictModes no',
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UseDNS no',
+        ''
+      ].join('\n'))
+      await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
+      sshd = await startSshd(config, port)
+
+      const common = ['-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR']
+      const asMaster = [...common, '-i', join(dir, 'master'), 'root@127.0.0.1']
+
+      // The other key runs what it asks for; the master's key gets nix-daemon whatever it asks.
+      expect(await run('ssh', [...common, '-i', join(dir, 'other'), 'root@127.0.0.1', 'echo', 'shell'])).toMatchObject({ code: 0, stdout: 'shell\n' })
+      const echo = await run('ssh', [...asMaster, 'echo', 'shell'])
+      expect(echo.stdout).toBe('')
+      expect(echo.stderr).toContain('unexpected end-of-file')
+      const handshake = await workerHandshake(asMaster)
+      expect(handshake.magic).toBe(0x6478696fn) // WORKER_MAGIC_2, "oixd": nix-daemon answered
+
+      const nix = async (): Promise<Run> => await run('nix', ['store', 'ping', '--store', 'ssh-ng://root@127.0.0.1', '--extra-experimental-features', 'nix-command'], {
+        ...process.env,
+        NIX_SSHOPTS: [...common, '-i', join(dir, 'master')].join(' ')
+      })
+      const ping = await nix()
+      expect(ping.stderr).not.toMatch(/denied|error/i)
+      expect(ping.code).toBe(0)
+
+      expect(await keys.revoke(master)).toBe(true)
+      expect((await readFile(authorizedKeys, 'utf8'))).toBe(`${otherKey.trim()}\n`)
+      const refused = await run('ssh', [...asMaster, 'true'])
+      expect(refused.code).toBe(255)
+      expect(refused.stderr).toContain('Permission denied (publickey)')
+      expect((await nix()).code).not.toBe(0)
+    } finally {
+      if (sshd !== undefined) await stop(sshd)
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
