@@ -176,6 +176,8 @@ export class Agent {
       mandatoryFeatures: facts.mandatoryFeatures,
       slots: facts.slots,
       slotsInUse: Math.min(slotsInUse, facts.slots),
+      cores: facts.cores,
+      speed: facts.speed,
       load: live.load,
       freeDiskBytes: live.freeDiskBytes,
       sshUser: facts.sshUser,

@@ -29,6 +29,7 @@ export function currentAdvertisement (peer: Peer): Advertisement | null {
     supportedFeatures: status.supportedFeatures,
     mandatoryFeatures: status.mandatoryFeatures,
     slots: status.slots,
+    speed: status.speed,
     load: status.load,
     freeDiskBytes: status.freeDiskBytes,
     sshUser: status.sshUser,

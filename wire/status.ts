@@ -9,6 +9,7 @@ import {
   validateLoad,
   validatePort,
   validateSlots,
+  validateSpeed,
   validateSshUser,
   validateSystems
 } from './fields.ts'
@@ -28,6 +29,10 @@ export interface BuilderStatus {
   slots: number
   /** Remote builds running now, 0..slots. */
   slotsInUse: number
+  /** CPU cores: `big-parallel` builds go to the machines with the most. */
+  cores: number
+  /** Relative speed, measured by the agent's CPU benchmark unless set by hand. */
+  speed: number
   /** 1-minute load average / cores, 0..1. */
   load: number
   freeDiskBytes: number
@@ -88,6 +93,8 @@ function readStatus (message: Record<string, unknown>): BuilderStatus {
     mandatoryFeatures: validateFeatures(requireArray(get('mandatoryFeatures'), 'mandatoryFeatures'), 'mandatoryFeatures'),
     slots,
     slotsInUse: safeInteger(get('slotsInUse'), 'slotsInUse', 0, slots),
+    cores: safeInteger(get('cores'), 'cores', 1, 65_536),
+    speed: validateSpeed(requireNumber(get('speed'), 'speed'), 'speed'),
     load: validateLoad(requireNumber(get('load'), 'load'), 'load'),
     freeDiskBytes: validateFreeDiskBytes(requireNumber(get('freeDiskBytes'), 'freeDiskBytes'), 'freeDiskBytes'),
     sshUser: validateSshUser(get('sshUser'), 'sshUser'),

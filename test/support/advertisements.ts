@@ -50,6 +50,6 @@ export function sighting (ad: Advertisement, at: number, address = '10.9.0.2'): 
 
 /** What a builder with this advertisement says over its status stream. */
 export function statusFrom (ad: Advertisement, over: Partial<BuilderStatus> = {}): BuilderStatus {
-  const { name, systems, supportedFeatures, mandatoryFeatures, slots, load, freeDiskBytes, sshUser, sshPort } = ad
-  return { v: 1, name, systems, supportedFeatures, mandatoryFeatures, slots, slotsInUse: 0, load, freeDiskBytes, sshUser, sshPort, hostKey: ad.hostKey ?? ED25519_KEY, seq: 0, sentAt: 1, version: '0.1.0', ...over }
+  const { name, systems, supportedFeatures, mandatoryFeatures, slots, speed, load, freeDiskBytes, sshUser, sshPort } = ad
+  return { v: 1, name, systems, supportedFeatures, mandatoryFeatures, slots, slotsInUse: 0, cores: slots, speed, load, freeDiskBytes, sshUser, sshPort, hostKey: ad.hostKey ?? ED25519_KEY, seq: 0, sentAt: 1, version: '0.1.0', ...over }
 }
