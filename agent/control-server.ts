@@ -5,7 +5,7 @@ import { BuildmeshError } from '../common/errors.ts'
 import type { Logger } from '../common/logger.ts'
 import { MAX_CONTROL_REQUEST_BYTES, parseControlRequest, type ControlMethod, type ControlResponse } from '../wire/control.ts'
 
-export type ControlHandlers = Record<ControlMethod, () => unknown | Promise<unknown>>
+export type ControlHandlers = Partial<Record<ControlMethod, (params: unknown) => unknown>>
 
 export interface ControlServerComponents {
   log: Logger
@@ -83,7 +83,9 @@ export class ControlServer {
   private async answer (line: string): Promise<ControlResponse> {
     try {
       const request = parseControlRequest(line)
-      return { ok: true, result: await this.components.handlers[request.method]() }
+      const handler = this.components.handlers[request.method]
+      if (handler === undefined) throw new BuildmeshError('ERR_UNSUPPORTED', `this agent does not serve "${request.method}" (is it a master?)`)
+      return { ok: true, result: await handler(request.params) }
     } catch (err) {
       this.components.log.debug({ err: (err as Error).message }, 'control request failed')
       const code = err instanceof BuildmeshError ? err.code : 'ERR_REQUEST'

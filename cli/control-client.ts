@@ -3,13 +3,13 @@ import { AgentUnreachableError, BuildmeshError } from '../common/errors.ts'
 import type { ControlMethod, ControlResponse } from '../wire/control.ts'
 
 /** Ask the local agent one question over its control socket. */
-export async function askAgent (socketPath: string, method: ControlMethod, timeoutMs = 5000): Promise<unknown> {
+export async function askAgent (socketPath: string, method: ControlMethod, params?: unknown, timeoutMs = 5000): Promise<unknown> {
   const text = await new Promise<string>((resolve, reject) => {
     const socket = createConnection(socketPath)
     let received = ''
     socket.setEncoding('utf8')
     socket.setTimeout(timeoutMs, () => { socket.destroy(new Error('timed out')) })
-    socket.once('connect', () => { socket.write(`${JSON.stringify({ method })}\n`) })
+    socket.once('connect', () => { socket.write(`${JSON.stringify({ method, params })}\n`) })
     socket.on('data', (chunk: string) => { received += chunk })
     socket.once('end', () => { resolve(received) })
     socket.once('error', (err) => { reject(new AgentUnreachableError(socketPath, err)) })

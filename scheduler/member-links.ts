@@ -1,6 +1,6 @@
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import { pipe } from 'it-pipe'
 import type { MeshNode } from '../agent/mesh-node.ts'
@@ -32,6 +32,8 @@ export interface MemberLinksInit {
 
 interface Link {
   target: string
+  /** The connection this link opened to `target`, used by no other link. */
+  connection?: Connection
   stream?: Stream
   failures: number
   retryAt: number
@@ -44,6 +46,28 @@ function targetOf (peer: Peer): string | null {
   const address = peer.addresses.find((a) => !a.includes(':'))
   if (ad?.peerId == null || ad.p2pPort === null || address === undefined) return null
   return `/ip4/${address}/tcp/${ad.p2pPort}/p2p/${ad.peerId}`
+}
+
+/** The IP address and TCP port of a multiaddr, to check where a connection really goes. */
+function transportAddress (addr: Multiaddr): string {
+  const parts = addr.getComponents()
+  return `${parts.find((c) => c.name === 'ip4' || c.name === 'ip6')?.value ?? '?'}:${parts.find((c) => c.name === 'tcp')?.value ?? '?'}`
+}
+
+/** Ends what a link holds; the connection is its own, so nothing else loses it. */
+function drop (link: Link, why: string): void {
+  link.stream?.abort(new Error(why))
+  link.stream = undefined
+  void link.connection?.close().catch(() => {})
+  link.connection = undefined
+}
+
+/** A dial for the advertised peer id that came back connected somewhere else. */
+class AddressMismatchError extends Error {
+  constructor (wanted: Multiaddr, got: Multiaddr) {
+    super(`dialled ${transportAddress(wanted)} but the connection goes to ${transportAddress(got)}`)
+    this.name = 'AddressMismatchError'
+  }
 }
 
 /**
@@ -77,9 +101,12 @@ export class MemberLinks {
     this.running = false
     this.components.table.removeListener('change', this.onChange)
     this.components.clock.clearInterval(this.timer)
-    const streams = [...this.links.values()].map((l) => l.stream).filter((s) => s !== undefined)
+    const links = [...this.links.values()]
     this.links.clear()
-    await Promise.all(streams.map(async (s) => { await s.close().catch(() => { s.abort(new Error('master stopping')) }) }))
+    await Promise.all(links.map(async (l) => {
+      await l.stream?.close().catch(() => { l.stream?.abort(new Error('master stopping')) })
+      await l.connection?.close().catch(() => {})
+    }))
   }
 
   private reconcile (): void {
@@ -92,8 +119,8 @@ export class MemberLinks {
       const target = targetOf(peer)
       let link = this.links.get(peer.key)
       if (link !== undefined && link.target !== target) {
-        link.stream?.abort(new Error('peer changed identity or address'))
         this.links.delete(peer.key)
+        drop(link, 'peer changed identity or address')
         link = undefined
       }
       if (target === null) {
@@ -108,8 +135,8 @@ export class MemberLinks {
     }
     for (const [key, link] of this.links) {
       if (present.has(key)) continue
-      link.stream?.abort(new Error('peer left'))
       this.links.delete(key)
+      drop(link, 'peer left')
     }
   }
 
@@ -118,19 +145,32 @@ export class MemberLinks {
     link.dialing = true
     const addr = multiaddr(link.target)
     const peerId = peerIdFromString(addr.getComponents().find((c) => c.name === 'p2p')?.value ?? '')
+    const progress = { handshakeStarted: false }
     try {
       const signal = AbortSignal.timeout(this.init.dialTimeoutMs ?? 3000)
-      const stream = await node.libp2p.dialProtocol(addr, STATUS_PROTOCOL, { signal })
-      if (this.links.get(key) !== link) { stream.abort(new Error('link replaced')); return }
+      // A new connection to this very address. Without `force` libp2p hands back any open
+      // connection to the claimed peer id, wherever it goes: a host that copies a member's TXT
+      // would then be "verified" over the member's own link. A dial may still join one already
+      // queued for the same peer id, so where the connection goes is checked as well.
+      const connection = await node.libp2p.dial(addr, {
+        signal,
+        force: true,
+        onProgress: (event) => { if (event.type.startsWith('upgrader:encrypt')) progress.handshakeStarted = true }
+      })
+      if (transportAddress(connection.remoteAddr) !== transportAddress(addr)) throw new AddressMismatchError(addr, connection.remoteAddr)
+      link.connection = connection
+      if (this.links.get(key) !== link) { drop(link, 'link replaced'); return }
+      const stream = await connection.newStream(STATUS_PROTOCOL, { signal })
       link.stream = stream
+      if (this.links.get(key) !== link) { drop(link, 'link replaced'); return }
       link.failures = 0
       table.setTrust(key, true, null)
-      void this.authorize(key, link)
-      await this.readStatuses(key, stream)
-      this.lost(key, link, 'unreachable: the status stream closed')
+      void this.authorize(key, connection)
+      const bad = await this.readStatuses(key, link, stream)
+      this.lost(key, link, bad === null ? 'unreachable: the status stream closed' : `bad status: ${bad}`)
     } catch (err) {
-      const reason = classifyDialError(err)
-      log.debug({ key, peerId: peerId.toString(), err: (err as Error).message }, 'mesh link failed')
+      const reason = classifyDialError(err, progress)
+      log.debug({ key, peerId: peerId.toString(), err: (err as Error).message, reason }, 'mesh link failed')
       this.lost(key, link, reason)
     } finally {
       link.dialing = false
@@ -141,31 +181,38 @@ export class MemberLinks {
   private lost (key: string, link: Link, reason: string): void {
     const { table, clock } = this.components
     if (this.links.get(key) !== link) return
-    link.stream = undefined
+    drop(link, reason)
     link.failures++
     const backoff = Math.min(this.init.maxBackoffMs ?? 10_000, (this.init.minBackoffMs ?? 500) * 2 ** (link.failures - 1))
     link.retryAt = clock.now() + backoff
     table.setTrust(key, false, reason)
   }
 
-  /** Reads length-prefixed statuses until the stream ends; a malformed one ends it. */
-  private async readStatuses (key: string, stream: Stream): Promise<void> {
+  /**
+   * Reads length-prefixed statuses until the stream ends. A malformed one ends it: resolves
+   * why, or null when the stream just closed (or this master dropped the link itself).
+   */
+  private async readStatuses (key: string, link: Link, stream: Stream): Promise<string | null> {
     const { table, clock, log } = this.components
     try {
       await pipe(stream, (source) => lp.decode(source, { maxDataLength: MAX_STATUS_BYTES }), async (source) => {
         for await (const message of source) table.setStatus(key, decodeStatus(message.subarray()), clock.now())
       })
+      return null
     } catch (err) {
-      log.warn({ key, peer: table.get(key)?.name, err: (err as Error).message }, 'bad status from peer: closing its stream')
       stream.abort(err as Error)
+      if (this.links.get(key) !== link) return null
+      log.warn({ key, peer: table.get(key)?.name, err: (err as Error).message }, 'bad status from peer: closing its stream')
+      return (err as Error).message
     }
   }
 
-  private async authorize (key: string, link: Link): Promise<void> {
-    const { node, table, log } = this.components
+  private async authorize (key: string, connection: Connection): Promise<void> {
+    const { table, log } = this.components
     const peer = table.get(key)
     try {
-      const stream = await node.libp2p.dialProtocol(multiaddr(link.target), AUTHORIZE_PROTOCOL, { signal: AbortSignal.timeout(5000) })
+      // On the verified connection itself: a new dial could land on another one to the same peer id.
+      const stream = await connection.newStream(AUTHORIZE_PROTOCOL, { signal: AbortSignal.timeout(5000) })
       stream.send(lp.encode.single(encodeAuthorizeRequest({ v: 1, master: this.init.masterName, publicKey: this.init.sshPublicKey })))
       const response = await pipe(stream, (source) => lp.decode(source, { maxDataLength: MAX_AUTHORIZE_BYTES }), async (source) => {
         for await (const message of source) return decodeAuthorizeResponse(message.subarray())
