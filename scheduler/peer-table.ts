@@ -41,6 +41,11 @@ function usableAddresses (raw: string[]): string[] {
   return [...usable]
 }
 
+/** The address a master dials and lists (scheduler/member-links.ts): the first IPv4 one. */
+function dialAddress (addresses: string[]): string | undefined {
+  return addresses.find((a) => !a.includes(':'))
+}
+
 /** Everything the master knows about its peers, kept current by one or more peer sources. */
 export class PeerTable extends EventEmitter<PeerTableEvents> {
   private readonly components: PeerTableComponents
@@ -104,9 +109,11 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
       invalidReason = (err as Error).message
     }
     const previous = this.peers.get(s.key)
-    // What the libp2p link proved stays only while the peer still claims the same identity.
+    // What the libp2p link proved stays only while the peer still claims the same identity at
+    // the same address: the link verified that address, and another host may send the same TXT.
     const sameIdentity = previous?.advertisement != null && advertisement !== null &&
-      previous.advertisement.peerId === advertisement.peerId && previous.advertisement.p2pPort === advertisement.p2pPort
+      previous.advertisement.peerId === advertisement.peerId && previous.advertisement.p2pPort === advertisement.p2pPort &&
+      dialAddress(previous.addresses) === dialAddress(addresses)
     const peer: Peer = {
       key: s.key,
       name,
