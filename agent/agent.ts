@@ -3,12 +3,14 @@ import type { Logger } from '../common/logger.ts'
 import { MdnsEndpoint } from '../common/mdns.ts'
 import { readMeshKey } from '../common/mesh-key.ts'
 import { BUILDMESH_VERSION } from '../common/version.ts'
+import { BuildPlanner } from '../scheduler/build-planner.ts'
 import { BuilderListWriter } from '../scheduler/builder-list-writer.ts'
 import { defaultEligibilityPolicy, toPeerView, type EligibilityPolicy } from '../scheduler/eligibility.ts'
 import { MdnsPeerSource } from '../scheduler/mdns-peer-source.ts'
 import { MemberLinks } from '../scheduler/member-links.ts'
 import type { PeerView } from '../scheduler/peer.ts'
 import { PeerTable } from '../scheduler/peer-table.ts'
+import { Reservations } from '../scheduler/reservations.ts'
 import type { Advertisement } from '../wire/advertisement.ts'
 import { Advertiser } from './advertiser.ts'
 import { AuthorizeServer } from './authorize-server.ts'
@@ -68,6 +70,7 @@ export class Agent {
   private advertiser: Advertiser | undefined
   private table: PeerTable | undefined
   private policy: EligibilityPolicy = defaultEligibilityPolicy
+  private planner: BuildPlanner | undefined
 
   constructor (components: AgentComponents, config: AgentConfig) {
     this.components = components
@@ -116,30 +119,40 @@ export class Agent {
     const config = this.config
     // Nothing is offered or scheduled without membership: fail before touching the network.
     const meshKey = await readMeshKey(config.meshKeyPath)
-    const facts = config.builder ? await probeHost(probeDeps, config.overrides) : undefined
+    // A master probes itself too: its own cores are a candidate for every build.
+    const facts = await probeHost(probeDeps, config.overrides)
     const sshKeyPair = config.master ? await loadOrCreateSshKeyPair(config.sshKeyPath, log) : undefined
     const privateKey = await loadOrCreateIdentity(config.stateDir, log)
 
     const node = await this.run(new MeshNode({ log }, { privateKey, meshKey, port: config.p2pPort }))
     const mdns = await this.run(new MdnsEndpoint({ interface: config.interface, log }))
 
-    if (facts !== undefined) {
+    if (config.builder) {
       await this.run(new StatusServer({ node, clock, log, snapshot: this.snapshotter(facts) }, { heartbeatMs: config.heartbeatMs }))
       const keys = new AuthorizedKeysFile({ path: config.authorizedKeysPath, log })
       await this.run(new AuthorizeServer({ node, keys, clock, log }, { revokeAfterMs: config.revokeAfterMs }))
       this.advertiser = await this.run(new Advertiser({
         mdns, clock, log, sampleLiveStatus: async () => await probeLiveStatus(probeDeps, facts)
       }, { advertisement: { ...advertisedFacts(facts), peerId: node.peerId, p2pPort: node.port }, port: facts.sshPort }))
-      this.policy = { ...defaultEligibilityPolicy, localName: facts.name }
     }
+    this.policy = { ...defaultEligibilityPolicy, localName: facts.name }
     if (sshKeyPair !== undefined) {
       const table = new PeerTable({ clock, log }, { expireAfterMs: config.peerTimeoutMs, statusTimeoutMs: config.statusTimeoutMs })
       table.follow(new MdnsPeerSource({ mdns, clock, log }, { queryIntervalMs: config.queryIntervalMs }))
       this.table = await this.run(table)
       await this.run(new MemberLinks({ node, table, clock, log }, {
         sshPublicKey: sshKeyPair.publicKey,
-        masterName: facts?.name ?? probeDeps.hostname().split('.')[0] ?? 'master'
+        masterName: facts.name
       }))
+      this.planner = new BuildPlanner({
+        table,
+        reservations: new Reservations(clock),
+        local: async () => {
+          const live = await probeLiveStatus(probeDeps, facts)
+          const { name, systems, supportedFeatures, mandatoryFeatures, slots, cores, speed } = facts
+          return { name, systems, supportedFeatures, mandatoryFeatures, slots, slotsInUse: 0, cores, speed, load: live.load }
+        }
+      }, { sshKeyPath: sshKeyPair.privateKeyPath, eligibility: this.policy, plan: { overloadThreshold: config.overloadThreshold } })
       await this.run(new BuilderListWriter({ table, log }, {
         nixMachinesPath: config.nixMachinesPath,
         guixMachinesPath: config.guixMachinesPath,
@@ -148,7 +161,21 @@ export class Agent {
         policy: this.policy
       }))
     }
-    await this.run(new ControlServer({ log, handlers: { peers: () => this.peers(), self: () => this.self() } }, { path: config.socketPath }))
+    const planner = this.planner
+    await this.run(new ControlServer({
+      log,
+      handlers: {
+        peers: () => this.peers(),
+        self: () => this.self(),
+        ...(planner === undefined
+          ? {}
+          : {
+              builders: (params) => planner.builders(params),
+              decide: async (params) => await planner.decide(params),
+              release: (params) => planner.release(params)
+            })
+      }
+    }, { path: config.socketPath }))
   }
 
   /**

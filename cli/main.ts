@@ -1,10 +1,11 @@
 import { BuildmeshError } from '../common/errors.ts'
 import { agentCommand } from './commands/agent.ts'
+import { buildCommand, buildersCommand } from './commands/builders.ts'
 import type { Command, CommandIo } from './commands/command.ts'
 import { keyCommand } from './commands/key.ts'
 import { peersCommand } from './commands/peers.ts'
 
-export const commands: Command[] = [agentCommand, peersCommand, keyCommand]
+export const commands: Command[] = [agentCommand, peersCommand, buildersCommand, buildCommand, keyCommand]
 
 function overview (): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2

@@ -18,6 +18,13 @@ export interface MdnsPeerSourceInit {
    * goodbye, so a peer that stops answering these queries is how the table learns it is gone.
    */
   queryIntervalMs?: number
+  /**
+   * A peer heard again after this much silence is reported in full once more. The peer table
+   * may have expired it meanwhile (a hung or cut-off host), and bonjour's Browser, which still
+   * holds the service, reports only changes: an unchanged peer would otherwise never return.
+   * Default: two query intervals, i.e. at least one query went unanswered.
+   */
+  resightAfterMs?: number
 }
 
 const FQDN_SUFFIX = `._${SERVICE_TYPE}._tcp.local`
@@ -26,6 +33,9 @@ const FQDN_SUFFIX = `._${SERVICE_TYPE}._tcp.local`
 export class MdnsPeerSource extends EventEmitter<PeerSourceEvents> implements PeerSource {
   private readonly components: MdnsPeerSourceComponents
   private readonly queryIntervalMs: number
+  private readonly resightAfterMs: number
+  /** When each service (lowercase full name) last answered. */
+  private readonly heard = new Map<string, number>()
   private browser: Browser | undefined
   private timer: unknown
   private readonly onResponse = (packet: MdnsPacket): void => { this.noteAlive(packet) }
@@ -34,6 +44,7 @@ export class MdnsPeerSource extends EventEmitter<PeerSourceEvents> implements Pe
     super()
     this.components = components
     this.queryIntervalMs = init.queryIntervalMs ?? 2000
+    this.resightAfterMs = init.resightAfterMs ?? 2 * this.queryIntervalMs
   }
 
   start (): void {
@@ -43,7 +54,11 @@ export class MdnsPeerSource extends EventEmitter<PeerSourceEvents> implements Pe
     browser.on('up', (s) => { this.report(s) })
     browser.on('txt-update', (s) => { this.report(s) })
     browser.on('srv-update', (s) => { this.report(s) })
-    browser.on('down', (s) => { if (typeof s.fqdn === 'string') this.emit('gone', s.fqdn) })
+    browser.on('down', (s) => {
+      if (typeof s.fqdn !== 'string') return
+      this.heard.delete(s.fqdn.toLowerCase())
+      this.emit('gone', s.fqdn)
+    })
     mdns.socket.on('response', this.onResponse)
     this.browser = browser
     this.timer = clock.setInterval(() => { browser.update() }, this.queryIntervalMs)
@@ -55,6 +70,7 @@ export class MdnsPeerSource extends EventEmitter<PeerSourceEvents> implements Pe
     this.components.mdns.socket.removeListener('response', this.onResponse)
     this.browser.stop()
     this.browser = undefined
+    this.heard.clear()
   }
 
   private report (service: Service): void {
@@ -80,6 +96,12 @@ export class MdnsPeerSource extends EventEmitter<PeerSourceEvents> implements Pe
       const key = rr.name.toLowerCase()
       if (key.endsWith(FQDN_SUFFIX) && !seen.has(key)) {
         seen.add(key)
+        const last = this.heard.get(key)
+        this.heard.set(key, now)
+        if (last !== undefined && now - last >= this.resightAfterMs) {
+          const service = this.browser?.services.find((s) => typeof s.fqdn === 'string' && s.fqdn.toLowerCase() === key)
+          if (service !== undefined) this.report(service)
+        }
         this.emit('alive', rr.name, now)
       }
     }

@@ -163,7 +163,6 @@ export class MemberLinks {
       const stream = await connection.newStream(STATUS_PROTOCOL, { signal })
       link.stream = stream
       if (this.links.get(key) !== link) { drop(link, 'link replaced'); return }
-      link.failures = 0
       table.setTrust(key, true, null)
       void this.authorize(key, connection)
       const bad = await this.readStatuses(key, link, stream)
@@ -196,7 +195,12 @@ export class MemberLinks {
     const { table, clock, log } = this.components
     try {
       await pipe(stream, (source) => lp.decode(source, { maxDataLength: MAX_STATUS_BYTES }), async (source) => {
-        for await (const message of source) table.setStatus(key, decodeStatus(message.subarray()), clock.now())
+        for await (const message of source) {
+          table.setStatus(key, decodeStatus(message.subarray()), clock.now())
+          // Only a good status resets the backoff: a peer that opens the stream and then sends
+          // garbage is redialled ever more slowly, not twice a second with a warning each time.
+          link.failures = 0
+        }
       })
       return null
     } catch (err) {

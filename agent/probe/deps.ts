@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { access, readdir, readFile, statfs } from 'node:fs/promises'
 import { availableParallelism, hostname, loadavg, userInfo } from 'node:os'
 import type { Logger } from '../../common/logger.ts'
+import { measureCpuSpeed } from './cpu-speed.ts'
 
 export interface CommandResult {
   /** Exit code, or null when the process was killed (for instance by the timeout). */
@@ -26,6 +27,8 @@ export interface ProbeSystem {
   arch: string
   platform: string
   userName: () => string
+  /** This host's relative speed, measured (see cpu-speed.ts). */
+  cpuSpeed: () => number
 }
 
 export interface ProbeDeps extends ProbeSystem {
@@ -64,7 +67,8 @@ export const systemProbeDeps: ProbeSystem = {
   hostname: () => hostname(),
   arch: process.arch,
   platform: process.platform,
-  userName: () => userInfo().username
+  userName: () => userInfo().username,
+  cpuSpeed: () => measureCpuSpeed()
 }
 
 /**

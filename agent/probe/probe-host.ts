@@ -47,7 +47,7 @@ export async function probeHost (deps: ProbeDeps, overrides: ProbeOverrides = {}
     supportedFeatures: overrides.features ?? probed?.supportedFeatures ?? [],
     mandatoryFeatures: overrides.mandatoryFeatures ?? [],
     slots: overrides.slots ?? cores,
-    speed: overrides.speed ?? 1,
+    speed: overrides.speed ?? deps.cpuSpeed(),
     load: live.load,
     freeDiskBytes: live.freeDiskBytes,
     sshUser: overrides.sshUser ?? userName(deps),

@@ -21,6 +21,7 @@ export interface FakeMachine {
   arch?: string
   platform?: string
   userName?: string
+  cpuSpeed?: number
 }
 
 export interface Fake {
@@ -71,6 +72,7 @@ export function fakeMachine (machine: FakeMachine = {}): Fake {
     arch: machine.arch ?? 'x64',
     platform: machine.platform ?? 'linux',
     userName: () => machine.userName ?? 'nix-builder',
+    cpuSpeed: () => machine.cpuSpeed ?? 1.5,
     log
   }
   return { deps, logs, commands, reads }

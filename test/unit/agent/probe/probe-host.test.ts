@@ -29,7 +29,7 @@ describe('probeHost', () => {
       supportedFeatures: ['kvm', 'big-parallel'],
       mandatoryFeatures: [],
       slots: 8,
-      speed: 1,
+      speed: 1.5,
       load: 0.25,
       freeDiskBytes: 1_024_000,
       sshUser: 'nixbuild',

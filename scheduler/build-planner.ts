@@ -1,0 +1,139 @@
+import { UsageError } from '../common/errors.ts'
+import { validateAddress, validateFeatures, validateSystem } from '../wire/fields.ts'
+import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
+import { renderNixMachines } from './nix-machines.ts'
+import type { Builder, Peer } from './peer.ts'
+import type { PeerTable } from './peer-table.ts'
+import { planBuild, type Candidate, type PlanPolicy } from './plan-build.ts'
+import type { Reservations } from './reservations.ts'
+
+/** The master itself, as a candidate: its facts now. */
+export type LocalCandidate = () => Promise<Omit<Candidate, 'local'>>
+
+export interface BuildPlannerComponents {
+  table: PeerTable
+  reservations: Reservations
+  local: LocalCandidate
+}
+
+export interface BuildPlannerInit {
+  sshKeyPath: string
+  eligibility: EligibilityPolicy
+  plan: PlanPolicy
+}
+
+export interface BuilderSelection {
+  only?: string[]
+  exclude?: string[]
+  system?: string
+  features?: string[]
+}
+
+export interface DecideAnswer {
+  kind: 'local' | 'remote' | 'postpone' | 'impossible'
+  host?: string
+  nixLine?: string
+  reservation?: string
+}
+
+const object = (params: unknown): Record<string, unknown> =>
+  typeof params === 'object' && params !== null && !Array.isArray(params) ? params as Record<string, unknown> : {}
+
+function strings (value: unknown, what: string): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.length > 256 || value.some((v) => typeof v !== 'string')) throw new UsageError(`${what} must be a list of strings`)
+  return value as string[]
+}
+
+/**
+ * The master's answers to `mesh builders` and to the build hook: which builders, and where one
+ * build should go. Works from the live peer table; the hook's requests are validated here
+ * like anything else that reaches the agent.
+ */
+export class BuildPlanner {
+  private readonly components: BuildPlannerComponents
+  private readonly init: BuildPlannerInit
+
+  constructor (components: BuildPlannerComponents, init: BuildPlannerInit) {
+    this.components = components
+    this.init = init
+  }
+
+  /** Eligible builders matching a selection, and every name the master knows. */
+  builders (params: unknown): { builders: Builder[], known: string[], sshKeyPath: string } {
+    const p = object(params)
+    const only = strings(p.only, 'only')
+    const exclude = strings(p.exclude, 'exclude')
+    const system = p.system === undefined ? undefined : validateSystem(p.system, 'system')
+    const features = p.features === undefined ? [] : validateFeatures(strings(p.features, 'features'), 'features')
+    const peers = this.components.table.list()
+    const builders = eligibleBuilders(peers, this.init.eligibility).filter((b) => {
+      const ad = b.advertisement
+      return (only === undefined || only.includes(ad.name)) &&
+        (exclude === undefined || !exclude.includes(ad.name)) &&
+        (system === undefined || ad.systems.includes(system)) &&
+        features.every((f) => ad.supportedFeatures.includes(f) || ad.mandatoryFeatures.includes(f))
+    })
+    return { builders, known: [...new Set(peers.map((peer) => peer.name))], sshKeyPath: this.init.sshKeyPath }
+  }
+
+  async decide (params: unknown): Promise<DecideAnswer> {
+    const p = object(params)
+    if (typeof p.amWilling !== 'boolean') throw new UsageError('amWilling must be true or false')
+    const request = {
+      system: validateSystem(p.system, 'system'),
+      requiredFeatures: validateFeatures(strings(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
+      amWilling: p.amWilling
+    }
+    // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead.
+    const allowed = strings(p.allowedHosts, 'allowedHosts')?.map((h) => validateAddress(h, 'allowedHosts'))
+    const remotes = this.remoteCandidates(allowed)
+    const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
+    if (allowed === undefined) candidates.push({ ...(await this.components.local()), local: true })
+    const decision = planBuild(request, candidates, this.init.plan)
+    if (decision.kind !== 'remote') return { kind: decision.kind }
+    const chosen = remotes.find((r) => r.candidate.name === decision.name)
+    if (chosen === undefined) return { kind: 'postpone' }
+    return {
+      kind: 'remote',
+      host: chosen.builder.host,
+      nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
+      reservation: this.components.reservations.reserve(chosen.peer.key)
+    }
+  }
+
+  release (params: unknown): { released: boolean } {
+    const id = object(params).reservation
+    if (typeof id !== 'string' || id.length > 64) throw new UsageError('reservation must be a reservation id')
+    return { released: this.components.reservations.release(id) }
+  }
+
+  private remoteCandidates (allowed: string[] | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {
+    const { table, reservations } = this.components
+    const result = []
+    for (const peer of table.list()) {
+      if (ineligibleReason(peer, this.init.eligibility) !== null) continue
+      const [builder] = eligibleBuilders([peer], this.init.eligibility)
+      const ad = currentAdvertisement(peer)
+      if (builder === undefined || ad === null || peer.status === null) continue
+      if (allowed !== undefined && !allowed.includes(builder.host)) continue
+      result.push({
+        peer,
+        builder,
+        candidate: {
+          name: ad.name,
+          local: false,
+          systems: ad.systems,
+          supportedFeatures: ad.supportedFeatures,
+          mandatoryFeatures: ad.mandatoryFeatures,
+          slots: ad.slots,
+          slotsInUse: Math.min(ad.slots, Math.max(peer.status.slotsInUse, reservations.count(peer.key))),
+          cores: peer.status.cores,
+          speed: ad.speed,
+          load: ad.load
+        }
+      })
+    }
+    return result
+  }
+}

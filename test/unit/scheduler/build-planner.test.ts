@@ -1,0 +1,91 @@
+import { EventEmitter } from 'node:events'
+import { pino } from 'pino'
+import { describe, expect, it } from 'vitest'
+import { BuildPlanner } from '../../../scheduler/build-planner.ts'
+import { defaultEligibilityPolicy } from '../../../scheduler/eligibility.ts'
+import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
+import { PeerTable } from '../../../scheduler/peer-table.ts'
+import { Reservations } from '../../../scheduler/reservations.ts'
+import type { Advertisement } from '../../../wire/advertisement.ts'
+import type { BuilderStatus } from '../../../wire/status.ts'
+import { advertisement, sighting, statusFrom } from '../../support/advertisements.ts'
+import { ManualClock } from '../../support/manual-clock.ts'
+
+const log = pino({ level: 'silent' })
+
+async function setup (localSpeed = 1): Promise<{ planner: BuildPlanner, join: (ad: Partial<Advertisement>, address: string, status?: Partial<BuilderStatus>) => void, clock: ManualClock }> {
+  const clock = new ManualClock()
+  const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
+  const table = new PeerTable({ clock, log })
+  table.follow(source)
+  await table.start()
+  const planner = new BuildPlanner({
+    table,
+    reservations: new Reservations(clock),
+    local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
+  }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
+  const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {
+    const ad = advertisement({ sshUser: 'root', ...over })
+    const s = sighting(ad, clock.now(), address)
+    source.emit('sighting', s)
+    table.setTrust(s.key, true, null)
+    table.setStatus(s.key, statusFrom(ad, status), clock.now())
+  }
+  return { planner, join, clock }
+}
+
+const request = (over: Record<string, unknown> = {}): Record<string, unknown> =>
+  ({ system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: '/nix/store/x.drv', ...over })
+
+describe('BuildPlanner', () => {
+  it('selects builders by name, exclusion, system and feature, and lists every known name', async () => {
+    const { planner, join } = await setup()
+    join({ name: 'ruby', systems: ['x86_64-linux'], supportedFeatures: ['kvm'] }, '10.9.0.2')
+    join({ name: 'kana', systems: ['aarch64-linux'], supportedFeatures: [] }, '10.9.0.3')
+    join({ name: 'full', freeDiskBytes: 10 }, '10.9.0.4')
+    const names = (params: unknown): string[] => planner.builders(params).builders.map((b) => b.advertisement.name).sort()
+    expect(names({})).toEqual(['kana', 'ruby'])
+    expect(names({ only: ['ruby'] })).toEqual(['ruby'])
+    expect(names({ exclude: ['ruby'] })).toEqual(['kana'])
+    expect(names({ system: 'aarch64-linux' })).toEqual(['kana'])
+    expect(names({ features: ['kvm'] })).toEqual(['ruby'])
+    expect(planner.builders({}).known.sort()).toEqual(['full', 'kana', 'ruby'])
+  })
+
+  it('keeps a build local when the master is idle and fastest, and sends the overflow to a builder', async () => {
+    const { planner, join } = await setup(4)
+    join({ name: 'b1', speed: 1 }, '10.9.0.2')
+    expect(await planner.decide(request({ amWilling: true }))).toEqual({ kind: 'local' })
+    const overflow = await planner.decide(request({ amWilling: false }))
+    expect(overflow).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    expect(overflow.nixLine).toMatch(/^ssh-ng:\/\/root@10\.9\.0\.2 x86_64-linux,i686-linux \/var\/lib\/buildmesh\/ssh\/id_ed25519 /)
+  })
+
+  it('counts its own reservations against a builder until they are released', async () => {
+    const { planner, join } = await setup(4)
+    join({ name: 'b1', slots: 2 }, '10.9.0.2', { slotsInUse: 0 })
+    const first = await planner.decide(request({ amWilling: false }))
+    const second = await planner.decide(request({ amWilling: false }))
+    expect([first.kind, second.kind]).toEqual(['remote', 'remote'])
+    expect(await planner.decide(request({ amWilling: false }))).toEqual({ kind: 'postpone' })
+    expect(planner.release({ reservation: first.reservation })).toEqual({ released: true })
+    expect(await planner.decide(request({ amWilling: false }))).toMatchObject({ kind: 'remote' })
+  })
+
+  it('restricted to named hosts, never builds locally and never elsewhere', async () => {
+    const { planner, join } = await setup(4)
+    join({ name: 'b1', speed: 8 }, '10.9.0.2')
+    join({ name: 'b2', speed: 1 }, '10.9.0.3')
+    expect(await planner.decide(request({ allowedHosts: ['10.9.0.3'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
+    expect(await planner.decide(request({ allowedHosts: [] }))).toEqual({ kind: 'impossible' })
+  })
+
+  it('says impossible for a system nobody builds, and refuses malformed requests', async () => {
+    const { planner } = await setup()
+    expect(await planner.decide(request({ system: 'riscv64-linux' }))).toEqual({ kind: 'impossible' })
+    await expect(planner.decide(request({ system: 'x86_64-linux\nevil' }))).rejects.toThrow(/system/)
+    await expect(planner.decide(request({ amWilling: 'yes' }))).rejects.toThrow(/amWilling/)
+    await expect(planner.decide(request({ allowedHosts: ['not an address'] }))).rejects.toThrow(/allowedHosts/)
+    expect(() => planner.release({ reservation: 42 })).toThrow(/reservation/)
+  })
+})
