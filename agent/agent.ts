@@ -11,6 +11,8 @@ import { MemberLinks } from '../scheduler/member-links.ts'
 import type { PeerView } from '../scheduler/peer.ts'
 import { PeerTable } from '../scheduler/peer-table.ts'
 import { Reservations } from '../scheduler/reservations.ts'
+import { sshHandshake } from '../scheduler/ssh-handshake.ts'
+import { SshReachability } from '../scheduler/ssh-reachability.ts'
 import type { Advertisement } from '../wire/advertisement.ts'
 import { Advertiser } from './advertiser.ts'
 import { AuthorizeServer } from './authorize-server.ts'
@@ -144,6 +146,7 @@ export class Agent {
         sshPublicKey: sshKeyPair.publicKey,
         masterName: facts.name
       }))
+      await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
       this.planner = new BuildPlanner({
         table,
         reservations: new Reservations(clock),

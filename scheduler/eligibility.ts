@@ -1,5 +1,6 @@
 import type { Advertisement } from '../wire/advertisement.ts'
 import type { Peer, PeerView, Builder } from './peer.ts'
+import { expectedRate } from './plan-build.ts'
 
 export interface EligibilityPolicy {
   /** Guix refuses a machine with less than 100 MiB free; so do we, before a build fails on it. */
@@ -39,13 +40,17 @@ export function currentAdvertisement (peer: Peer): Advertisement | null {
 }
 
 /** Why a peer may not build, or null when it may. */
-export function ineligibleReason (peer: Peer, policy: EligibilityPolicy = defaultEligibilityPolicy): string | null {
+export function ineligibleReason (peer: Peer, policy: EligibilityPolicy = defaultEligibilityPolicy, now = Date.now()): string | null {
   const ad = currentAdvertisement(peer)
   if (ad === null) return `invalid advertisement: ${peer.invalidReason ?? 'unknown'}`
   if (ad.name === policy.localName) return 'this host: it builds locally, not over SSH'
   if (!peer.trusted) return `not trusted: ${peer.untrustedReason ?? 'not verified yet'}`
   if (peer.status === null) return peer.statusAt === null ? 'no status received yet' : 'status is stale: the builder stopped answering'
   if (ad.hostKey === null) return 'no SSH host key, so it cannot be pinned'
+  if (peer.ssh !== null && !peer.ssh.ok) {
+    const wait = Math.max(0, Math.ceil((peer.ssh.nextCheckAt - now) / 1000))
+    return `SSH check failed (${peer.ssh.reason ?? 'unknown'}); next try in ${wait}s`
+  }
   if (ad.freeDiskBytes < policy.minFreeDiskBytes) {
     return `only ${Math.floor(ad.freeDiskBytes / MiB)} MiB free on the store (needs ${Math.floor(policy.minFreeDiskBytes / MiB)} MiB)`
   }
@@ -57,24 +62,28 @@ function sshHost (peer: Peer): string | undefined {
   return peer.addresses.find((a) => !a.includes(':')) ?? peer.addresses[0]
 }
 
-/** Eligible peers in the order the lists should offer them: faster, then less loaded, first. */
+/** How fast a new build would go on the peer now (see plan-build.ts): what the list order ranks by. */
+function rate (peer: Peer, ad: Advertisement): number {
+  return expectedRate({ ...ad, local: false, cores: peer.status?.cores ?? ad.slots, slotsInUse: peer.status?.slotsInUse ?? 0 })
+}
+
+/** Eligible peers in the order the lists should offer them: the fastest for a new build first. */
 export function eligibleBuilders (peers: Peer[], policy: EligibilityPolicy = defaultEligibilityPolicy): Builder[] {
-  const builders: Builder[] = []
+  const ranked: Array<{ builder: Builder, rate: number }> = []
   for (const peer of peers) {
     const host = sshHost(peer)
     const advertisement = currentAdvertisement(peer)
     if (advertisement === null || host === undefined || ineligibleReason(peer, policy) !== null) continue
-    builders.push({ host, advertisement })
+    ranked.push({ builder: { host, advertisement }, rate: rate(peer, advertisement) })
   }
-  return builders.sort((a, b) =>
-    b.advertisement.speed - a.advertisement.speed ||
-    a.advertisement.load - b.advertisement.load ||
-    a.advertisement.name.localeCompare(b.advertisement.name))
+  return ranked
+    .sort((a, b) => b.rate - a.rate || a.builder.advertisement.name.localeCompare(b.builder.advertisement.name))
+    .map((r) => r.builder)
 }
 
 export function toPeerView (peer: Peer, policy: EligibilityPolicy = defaultEligibilityPolicy, now = Date.now()): PeerView {
   const ad = currentAdvertisement(peer)
-  const reason = ineligibleReason(peer, policy)
+  const reason = ineligibleReason(peer, policy, now)
   return {
     name: peer.name,
     peerId: ad?.peerId ?? null,

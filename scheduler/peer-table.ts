@@ -4,7 +4,7 @@ import type { Logger } from '../common/logger.ts'
 import { validateAddress } from '../wire/fields.ts'
 import { decodeAdvertisement } from '../wire/txt.ts'
 import type { BuilderStatus } from '../wire/status.ts'
-import type { Peer } from './peer.ts'
+import type { Peer, SshState } from './peer.ts'
 import type { PeerSighting, PeerSource } from './peer-source.ts'
 
 export interface PeerTableComponents {
@@ -124,6 +124,7 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
       untrustedReason: sameIdentity && invalidReason === null ? previous.untrustedReason : 'not verified yet',
       status: sameIdentity ? previous.status : null,
       statusAt: sameIdentity ? previous.statusAt : null,
+      ssh: sameIdentity ? previous.ssh : null,
       lastSeen: s.at
     }
     this.peers.set(s.key, peer)
@@ -164,6 +165,15 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
     peer.status = status
     peer.statusAt = at
     this.emit('change')
+  }
+
+  /** Records the last SSH check of the builder. */
+  setSsh (key: string, ssh: SshState | null): void {
+    const peer = this.peers.get(key)
+    if (peer === undefined) return
+    const changed = peer.ssh?.ok !== ssh?.ok || peer.ssh?.reason !== ssh?.reason
+    peer.ssh = ssh
+    if (changed) this.emit('change')
   }
 
   forget (key: string, why: string): void {

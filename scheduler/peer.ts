@@ -23,8 +23,18 @@ export interface Peer {
   status: BuilderStatus | null
   /** Epoch milliseconds, on the master's clock, when the last status arrived. */
   statusAt: number | null
+  /** The last SSH check of the builder's sshd, or null before the first. */
+  ssh: SshState | null
   /** Epoch milliseconds of the last mDNS packet that showed the peer alive. */
   lastSeen: number
+}
+
+export interface SshState {
+  ok: boolean
+  reason: string | null
+  /** Failures in a row: the wait before the next check grows with them. */
+  failures: number
+  nextCheckAt: number
 }
 
 /** What `mesh peers --json` prints for one peer: the contract in shared/DESIGN.md, and more. */

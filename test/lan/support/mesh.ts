@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import type { Host, HostProcess, Lan } from '../harness/index.ts'
+import { startSshd, type Host, type HostProcess, type Lan, type Sshd } from '../harness/index.ts'
 import type { PeerView } from '../../../scheduler/peer.ts'
 
 /** The real `mesh` command, run by the Node that runs the tests (Node 24 from the packages). */
@@ -52,11 +52,29 @@ function agentArgs (host: Host, options: AgentOptions): { args: string[], stateD
   return { stateDir, args: ['agent', '--mesh-key', options.meshKey, '--state-dir', stateDir, '--log-level', 'debug', ...(options.args ?? [])] }
 }
 
-/** A builder agent advertising the host's key; resolves once it advertises. */
+const sshds = new WeakMap<Host, Sshd>()
+
+/** The host's real sshd, reading the authorized_keys file its builder agent owns; one per host. */
+export async function builderSshd (host: Host): Promise<Sshd> {
+  const running = sshds.get(host)
+  if (running?.process.running === true) return running
+  const sshd = await startSshd(host, { authorizedKeys: join(host.dir, 'authorized_keys') })
+  sshds.set(host, sshd)
+  return sshd
+}
+
+/**
+ * A builder agent with a real sshd behind it (the master checks that sshd answers with the
+ * advertised host key); resolves once it advertises. `hostKeyFile` instead advertises that
+ * key and starts no sshd.
+ */
 export async function startBuilder (host: Host, options: AgentOptions & { hostKeyFile?: string }): Promise<RunningAgent & { publicKey: string }> {
-  const key = options.hostKeyFile === undefined ? await makeHostKey(host) : { file: options.hostKeyFile, publicKey: '' }
+  const key = options.hostKeyFile === undefined
+    ? await builderSshd(host).then((sshd) => ({ file: `${sshd.hostKeyFile}.pub`, publicKey: sshd.hostKey }))
+    : { file: options.hostKeyFile, publicKey: '' }
   const { args, stateDir } = agentArgs(host, options)
-  const proc = spawnMesh(host, [...args, '--ssh-host-key', key.file])
+  const ownsSshd = options.hostKeyFile === undefined
+  const proc = spawnMesh(host, [...args, '--ssh-host-key', key.file, ...(ownsSshd ? ['--authorized-keys', join(host.dir, 'authorized_keys')] : [])])
   await proc.waitForOutput('"advertising"', { timeoutMs: 15_000 })
   return { process: proc, stateDir, publicKey: key.publicKey, stop: async () => await proc.stop() }
 }

@@ -1,41 +1,18 @@
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import { AuthorizedKeysFile } from '../../../agent/authorized-keys.ts'
+import { freePort, run, stopChild, type Run } from '../../support/loopback-sshd.ts'
 
 const SSHD = '/usr/sbin/sshd'
 const canRun = process.getuid?.() === 0 && existsSync(SSHD) && existsSync('/usr/bin/nix-daemon')
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const peerId = (seed: number): string => `12D3KooW${Array.from({ length: 44 }, (_, i) => BASE58[(seed + i * 5) % 58]).join('')}`
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function run (command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return await new Promise((resolve) => {
-    const child = execFile(command, args, { env, timeout: 20_000, encoding: 'utf8' }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : (typeof error.code === 'number' ? error.code : null), stdout, stderr })
-    })
-    // End of input at once: a forced nix-daemon would otherwise wait for a client until the timeout.
-    child.stdin?.end()
-  })
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
 
 async function startSshd (config: string, port: number): Promise<ChildProcess> {
   // sshd re-executes itself for each connection, so it must be started by absolute path.
@@ -50,13 +27,6 @@ async function startSshd (config: string, port: number): Promise<ChildProcess> {
     sshd.on('exit', (code) => { reject(new Error(`sshd exited with ${code}: ${log}`)) })
   })
   return sshd
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  process.kill(child.pid, 'SIGTERM')
-  await exited
 }
 
 /**
@@ -81,7 +51,7 @@ async function workerHandshake (sshArgs: string[]): Promise<{ magic: bigint | nu
       ssh.on('exit', () => { resolve({ magic: null, stderr }) })
     })
   } finally {
-    await stop(ssh)
+    await stopChild(ssh)
   }
 }
 
@@ -148,7 +118,7 @@ describe.skipIf(!canRun)('an authorized_keys line written by AuthorizedKeysFile,
       expect(refused.stderr).toContain('Permission denied (publickey)')
       expect((await nix()).code).not.toBe(0)
     } finally {
-      if (sshd !== undefined) await stop(sshd)
+      if (sshd !== undefined) await stopChild(sshd)
       await rm(dir, { recursive: true, force: true })
     }
   })
