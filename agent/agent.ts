@@ -1,3 +1,4 @@
+import { hostname, machine, release } from 'node:os'
 import type { Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
 import { MdnsEndpoint } from '../common/mdns.ts'
@@ -10,10 +11,12 @@ import { MdnsPeerSource } from '../scheduler/mdns-peer-source.ts'
 import { MemberLinks } from '../scheduler/member-links.ts'
 import type { PeerView } from '../scheduler/peer.ts'
 import { PeerTable } from '../scheduler/peer-table.ts'
+import { LocalBuilds } from '../scheduler/local-builds.ts'
 import { Reservations } from '../scheduler/reservations.ts'
 import { sshHandshake } from '../scheduler/ssh-handshake.ts'
 import { SshReachability } from '../scheduler/ssh-reachability.ts'
 import type { Advertisement } from '../wire/advertisement.ts'
+import { osFields } from '../wire/status.ts'
 import { Advertiser } from './advertiser.ts'
 import { AuthorizeServer } from './authorize-server.ts'
 import { AuthorizedKeysFile } from './authorized-keys.ts'
@@ -150,6 +153,7 @@ export class Agent {
       this.planner = new BuildPlanner({
         table,
         reservations: new Reservations(clock),
+        localBuilds: new LocalBuilds({ clock }),
         local: async () => {
           const live = await probeLiveStatus(probeDeps, facts)
           const { name, systems, supportedFeatures, mandatoryFeatures, slots, cores, speed } = facts
@@ -213,7 +217,9 @@ export class Agent {
       sshUser: facts.sshUser,
       sshPort: facts.sshPort,
       hostKey: facts.hostKey,
-      version: BUILDMESH_VERSION
+      version: BUILDMESH_VERSION,
+      // Read each time: a host may be renamed, or a kernel replaced by live patching, while the agent runs.
+      ...osFields({ kernel: release(), arch: machine(), hostName: hostname() })
     }
   }
 }

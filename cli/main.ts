@@ -1,11 +1,14 @@
 import { BuildmeshError } from '../common/errors.ts'
 import { agentCommand } from './commands/agent.ts'
+import { buildHookCommand } from './commands/build-hook.ts'
 import { buildCommand, buildersCommand } from './commands/builders.ts'
 import type { Command, CommandIo } from './commands/command.ts'
 import { keyCommand } from './commands/key.ts'
 import { peersCommand } from './commands/peers.ts'
+import { statusCommand } from './commands/status.ts'
+import { testCommand } from './commands/test.ts'
 
-export const commands: Command[] = [agentCommand, peersCommand, buildersCommand, buildCommand, keyCommand]
+export const commands: Command[] = [agentCommand, peersCommand, statusCommand, testCommand, buildersCommand, buildCommand, buildHookCommand, keyCommand]
 
 function overview (): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2

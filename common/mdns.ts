@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { networkInterfaces } from 'node:os'
-import { Browser, type Service } from 'bonjour-service'
+import type { Service } from 'bonjour-service'
 import type { ServiceRecord } from 'bonjour-service/dist/lib/service.js'
 import { BuildmeshError } from './errors.ts'
 import type { Logger } from './logger.ts'
@@ -16,6 +16,7 @@ export interface MdnsPacket {
 export interface MdnsSocket {
   respond: (packet: { answers: ServiceRecord[], additionals?: ServiceRecord[] }, cb?: (err?: Error | null) => void) => void
   query: (name: string, type: string) => void
+  /** 'response' listeners get the packet and the sender (`rinfo.address`). */
   on: (event: string, fn: (...args: any[]) => void) => void
   removeListener: (event: string, fn: (...args: any[]) => void) => void
   destroy: (cb?: () => void) => void
@@ -29,7 +30,7 @@ interface RecordServer {
 
 // bonjour-service's Registry re-broadcasts the records it captured at publish time for an
 // hour, which would undo every TXT update we announce. So we use its building blocks
-// (the record server that answers queries, Browser, Service) and own the announcing.
+// (the record server that answers queries, Service) and own the announcing.
 const require = createRequire(import.meta.url)
 const { Server } = require('bonjour-service/dist/lib/mdns-server.js') as {
   Server: new (opts: object, errorCallback: (err: Error) => void) => RecordServer
@@ -113,10 +114,6 @@ export class MdnsEndpoint {
         resolve()
       })
     })
-  }
-
-  browse (type: string): Browser {
-    return new Browser(this.socket, { type })
   }
 
   private running (): RecordServer {

@@ -1,8 +1,9 @@
 import { UsageError } from '../common/errors.ts'
-import { validateAddress, validateFeatures, validateSystem } from '../wire/fields.ts'
+import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
+import { isDrvPath, type LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { planBuild, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
@@ -14,6 +15,7 @@ export interface BuildPlannerComponents {
   table: PeerTable
   reservations: Reservations
   local: LocalCandidate
+  localBuilds: LocalBuilds
 }
 
 export interface BuildPlannerInit {
@@ -80,17 +82,29 @@ export class BuildPlanner {
   async decide (params: unknown): Promise<DecideAnswer> {
     const p = object(params)
     if (typeof p.amWilling !== 'boolean') throw new UsageError('amWilling must be true or false')
+    if (typeof p.drvPath !== 'string' || !isDrvPath(p.drvPath)) throw new UsageError('drvPath must be a derivation path in /nix/store')
+    const maxJobs = p.maxJobs === undefined ? undefined : Number(p.maxJobs)
+    if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
+    const { localBuilds } = this.components
+    const drvPath = p.drvPath
+    const localRunning = await localBuilds.running(drvPath)
     const request = {
       system: validateSystem(p.system, 'system'),
       requiredFeatures: validateFeatures(strings(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
-      amWilling: p.amWilling
+      // Nix says it is willing for every derivation of a batch; what we already kept local counts too.
+      amWilling: p.amWilling && (maxJobs === undefined || localRunning < maxJobs)
     }
     // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead.
-    const allowed = strings(p.allowedHosts, 'allowedHosts')?.map((h) => validateAddress(h, 'allowedHosts'))
+    const allowed = strings(p.allowedHosts, 'allowedHosts')
     const remotes = this.remoteCandidates(allowed)
     const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
-    if (allowed === undefined) candidates.push({ ...(await this.components.local()), local: true })
+    if (allowed === undefined) {
+      const local = await this.components.local()
+      candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true })
+    }
     const decision = planBuild(request, candidates, this.init.plan)
+    if (decision.kind === 'local') await localBuilds.add(drvPath)
+    else localBuilds.remove(drvPath)
     if (decision.kind !== 'remote') return { kind: decision.kind }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)
     if (chosen === undefined) return { kind: 'postpone' }

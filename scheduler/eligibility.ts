@@ -105,6 +105,10 @@ export function toPeerView (peer: Peer, policy: EligibilityPolicy = defaultEligi
     reason,
     lastSeen: new Date(peer.lastSeen).toISOString(),
     statusAgeSeconds: peer.statusAt === null ? null : Math.max(0, Math.round((now - peer.statusAt) / 100) / 10),
-    version: peer.status?.version ?? null
+    version: peer.status?.version ?? null,
+    kernel: peer.status?.kernel ?? null,
+    arch: peer.status?.arch ?? null,
+    hostName: peer.status?.hostName ?? null,
+    clockOffsetMs: peer.status === null || peer.statusAt === null ? null : peer.status.sentAt - peer.statusAt
   }
 }

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
-import type { Browser, Service } from 'bonjour-service'
 import type { Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
 import type { MdnsEndpoint, MdnsPacket } from '../common/mdns.ts'
 import { SERVICE_TYPE } from '../wire/advertisement.ts'
+import { instancesIn } from './mdns-answers.ts'
 import type { PeerSighting, PeerSource, PeerSourceEvents } from './peer-source.ts'
 
 export interface MdnsPeerSourceComponents {
@@ -19,91 +19,108 @@ export interface MdnsPeerSourceInit {
    */
   queryIntervalMs?: number
   /**
-   * A peer heard again after this much silence is reported in full once more. The peer table
-   * may have expired it meanwhile (a hung or cut-off host), and bonjour's Browser, which still
-   * holds the service, reports only changes: an unchanged peer would otherwise never return.
-   * Default: two query intervals, i.e. at least one query went unanswered.
+   * A peer heard again after this much silence is reported in full once more: the peer table
+   * may have expired it meanwhile (a hung or cut-off host). Default: two query intervals.
    */
   resightAfterMs?: number
+  /** Bound on the instances remembered, whatever a flood of names on the LAN says. */
+  maxInstances?: number
 }
 
-const FQDN_SUFFIX = `._${SERVICE_TYPE}._tcp.local`
+const SERVICE = `_${SERVICE_TYPE}._tcp.local`
 
-/** Browses `_buildmesh._tcp` with bonjour-service and reports what it sees. */
+interface Known { rawTxt: Uint8Array[], addresses: string[], heard: number }
+
+function sameTxt (a: Uint8Array[], b: Uint8Array[]): boolean {
+  return a.length === b.length && a.every((s, i) => Buffer.from(s).equals(Buffer.from(b[i] ?? [])))
+}
+
+/**
+ * Browses `_buildmesh._tcp` on the agent's mDNS socket and reports each instance by its name
+ * *and the address that sent it*: anyone may advertise under a member's name, and keying by name
+ * alone would let such a host replace the member's entry (and its goodbye remove the member).
+ */
 export class MdnsPeerSource extends EventEmitter<PeerSourceEvents> implements PeerSource {
   private readonly components: MdnsPeerSourceComponents
   private readonly queryIntervalMs: number
   private readonly resightAfterMs: number
-  /** When each service (lowercase full name) last answered. */
-  private readonly heard = new Map<string, number>()
-  private browser: Browser | undefined
+  private readonly maxInstances: number
+  private readonly known = new Map<string, Known>()
+  private readonly asked = new Map<string, number>()
   private timer: unknown
-  private readonly onResponse = (packet: MdnsPacket): void => { this.noteAlive(packet) }
+  private readonly onResponse = (packet: MdnsPacket, rinfo?: { address?: unknown }): void => {
+    if (typeof rinfo?.address === 'string') this.handle(packet, rinfo.address)
+  }
 
   constructor (components: MdnsPeerSourceComponents, init: MdnsPeerSourceInit = {}) {
     super()
     this.components = components
     this.queryIntervalMs = init.queryIntervalMs ?? 2000
     this.resightAfterMs = init.resightAfterMs ?? 2 * this.queryIntervalMs
+    this.maxInstances = init.maxInstances ?? 1024
   }
 
   start (): void {
-    if (this.browser !== undefined) return
+    if (this.timer !== undefined) return
     const { mdns, clock } = this.components
-    const browser = mdns.browse(SERVICE_TYPE)
-    browser.on('up', (s) => { this.report(s) })
-    browser.on('txt-update', (s) => { this.report(s) })
-    browser.on('srv-update', (s) => { this.report(s) })
-    browser.on('down', (s) => {
-      if (typeof s.fqdn !== 'string') return
-      this.heard.delete(s.fqdn.toLowerCase())
-      this.emit('gone', s.fqdn)
-    })
     mdns.socket.on('response', this.onResponse)
-    this.browser = browser
-    this.timer = clock.setInterval(() => { browser.update() }, this.queryIntervalMs)
+    this.timer = clock.setInterval(() => { this.query() }, this.queryIntervalMs)
+    this.query()
   }
 
   stop (): void {
-    if (this.browser === undefined) return
+    if (this.timer === undefined) return
     this.components.clock.clearInterval(this.timer)
+    this.timer = undefined
     this.components.mdns.socket.removeListener('response', this.onResponse)
-    this.browser.stop()
-    this.browser = undefined
-    this.heard.clear()
+    this.known.clear()
+    this.asked.clear()
   }
 
-  private report (service: Service): void {
-    const raw = (service as { rawTxt?: unknown }).rawTxt
-    const referer = service.referer?.address
-    const addresses = [...new Set([...(referer === undefined ? [] : [referer]), ...(service.addresses ?? [])])]
-    const sighting: PeerSighting = {
-      key: String(service.fqdn),
-      instanceName: String(service.name),
-      addresses,
-      rawTxt: Array.isArray(raw) ? raw.filter((b): b is Uint8Array => b instanceof Uint8Array) : [],
-      at: this.components.clock.now()
-    }
-    this.emit('sighting', sighting)
-  }
-
-  /** Any unchanged answer still proves the peer is there; bonjour's Browser only reports changes. */
-  private noteAlive (packet: MdnsPacket): void {
+  private query (): void {
     const now = this.components.clock.now()
-    const seen = new Set<string>()
-    for (const rr of [...(packet.answers ?? []), ...(packet.additionals ?? [])]) {
-      if (rr.type !== 'SRV' || rr.ttl === 0 || typeof rr.name !== 'string') continue
-      const key = rr.name.toLowerCase()
-      if (key.endsWith(FQDN_SUFFIX) && !seen.has(key)) {
-        seen.add(key)
-        const last = this.heard.get(key)
-        this.heard.set(key, now)
-        if (last !== undefined && now - last >= this.resightAfterMs) {
-          const service = this.browser?.services.find((s) => typeof s.fqdn === 'string' && s.fqdn.toLowerCase() === key)
-          if (service !== undefined) this.report(service)
-        }
-        this.emit('alive', rr.name, now)
+    for (const [key, k] of this.known) if (now - k.heard > 10 * this.resightAfterMs) this.known.delete(key)
+    for (const [name, at] of this.asked) if (now - at > this.resightAfterMs) this.asked.delete(name)
+    this.components.mdns.socket.query(SERVICE, 'PTR')
+  }
+
+  private handle (packet: MdnsPacket, sender: string): void {
+    const { clock, mdns } = this.components
+    const now = clock.now()
+    for (const answer of instancesIn(packet, SERVICE)) {
+      const key = `${answer.fqdn}@${sender}`
+      if (answer.goodbye) {
+        if (this.known.delete(key)) this.emit('gone', key)
+        continue
       }
+      const previous = this.known.get(key)
+      const addresses = [...new Set([sender, ...answer.addresses])]
+      if (answer.rawTxt === null) {
+        if (previous === undefined) {
+          // An answer without its TXT (some responders split them): ask for the rest, once in a while.
+          if (!this.asked.has(answer.fqdn)) {
+            this.asked.set(answer.fqdn, now)
+            mdns.socket.query(answer.fqdn, 'ANY')
+          }
+          continue
+        }
+        previous.heard = now
+        this.emit('alive', key, now)
+        continue
+      }
+      const changed = previous === undefined || !sameTxt(previous.rawTxt, answer.rawTxt) ||
+        previous.addresses.join() !== addresses.join() || now - previous.heard >= this.resightAfterMs
+      if (previous === undefined && this.known.size >= this.maxInstances) {
+        this.components.log.warn({ key, instances: this.known.size }, 'too many mDNS instances: ignoring a new one')
+        continue
+      }
+      this.known.set(key, { rawTxt: answer.rawTxt, addresses, heard: now })
+      if (!changed) {
+        this.emit('alive', key, now)
+        continue
+      }
+      const sighting: PeerSighting = { key, instanceName: answer.instanceName, addresses, rawTxt: answer.rawTxt, at: now }
+      this.emit('sighting', sighting)
     }
   }
 }

@@ -114,7 +114,10 @@ export class MemberLinks {
     const { table, clock } = this.components
     const now = clock.now()
     const present = new Set<string>()
+    const self = this.components.node.peerId
     for (const peer of table.list()) {
+      // A master that is also a builder hears its own advertisement: it is this host, not a link.
+      if (peer.advertisement?.peerId === self) continue
       present.add(peer.key)
       const target = targetOf(peer)
       let link = this.links.get(peer.key)

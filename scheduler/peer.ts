@@ -61,6 +61,16 @@ export interface PeerView {
   /** Seconds since the last status over the mesh link, or null when none came. */
   statusAgeSeconds: number | null
   version: string | null
+  /** Kernel release, architecture and host name from the builder's status, or null. */
+  kernel: string | null
+  arch: string | null
+  hostName: string | null
+  /**
+   * The builder's clock minus this master's, in milliseconds, from the last status: its send
+   * time against the time it arrived, so it is off by the one-way latency of the link. Null
+   * without a fresh status.
+   */
+  clockOffsetMs: number | null
 }
 
 /** A peer that may appear in a builder list: the address to SSH to and what it builds. */

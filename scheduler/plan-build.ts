@@ -3,12 +3,23 @@
  * peer table and its own reservations; the simulator in bench/ feeds it simulated machines.
  */
 
+import { listPlan, type PlanJob, type PlanSlot } from './waiting-plan.ts'
+
 export interface BuildRequest {
   system: string
   requiredFeatures: string[]
   /** Nix has a free local slot and would build it here if we declined. */
   amWilling: boolean
+  /**
+   * Work this build took before: seconds on one core of a speed-1 machine, from past builds of
+   * the same derivation name. Undefined without history.
+   */
+  expectedWork?: number
+  /** Other builds Nix has asked about and was told to wait for. */
+  queue?: QueuedBuild[]
 }
+
+export type QueuedBuild = Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'>
 
 /** A machine that could take the build: a remote builder, or the master itself. */
 export interface Candidate {
@@ -24,17 +35,39 @@ export interface Candidate {
   speed: number
   /** 0..1 */
   load: number
+  /**
+   * Seconds until each build running there is expected to end, from history; builds with no
+   * estimate are left out and count as ending too late to wait for.
+   */
+  endsIn?: number[]
 }
 
 export interface PlanPolicy {
   /** A builder whose load is at or over this takes nothing new (Guix's default is 0.8). */
   overloadThreshold: number
+  /** Cores a `big-parallel` build keeps busy at most: `make -j` stops scaling somewhere. */
+  bigParallelCores?: number
+  /** The work to assume for a `big-parallel` build with no history: big, as the feature says. */
+  bigParallelWork?: number
+  /** Seconds a remote build spends copying inputs there and outputs back. */
+  transferSeconds?: number
+  /** How long Nix sleeps after a postpone before it asks again: its `pollInterval`. */
+  pollSeconds?: number
 }
 
-export const defaultPlanPolicy: PlanPolicy = { overloadThreshold: 0.8 }
+export const defaultPlanPolicy: Required<PlanPolicy> = {
+  overloadThreshold: 0.8,
+  bigParallelCores: 8,
+  bigParallelWork: 3600,
+  transferSeconds: 1,
+  pollSeconds: 5
+}
 
 export type BuildDecision =
-  /** Build on the master: the hook declines and Nix builds locally. */
+  /**
+   * Build on the master: the hook declines. With a free local slot Nix builds it now; without
+   * one it waits for any of its builds to end and asks again, sooner than after a postpone.
+   */
   | { kind: 'local' }
   | { kind: 'remote', name: string }
   /** Every machine that could build it is busy: ask again later. */
@@ -42,40 +75,82 @@ export type BuildDecision =
   /** No machine can build it at all: Nix reports the missing system or feature. */
   | { kind: 'impossible' }
 
-export function canBuild (c: Candidate, request: BuildRequest): boolean {
+type Needs = Pick<BuildRequest, 'system' | 'requiredFeatures'>
+
+export function canBuild (c: Candidate, request: Needs): boolean {
   if (!c.systems.includes(request.system)) return false
   const required = new Set(request.requiredFeatures)
   if (request.requiredFeatures.some((f) => !c.supportedFeatures.includes(f) && !c.mandatoryFeatures.includes(f))) return false
   return c.mandatoryFeatures.every((f) => required.has(f))
 }
 
+const bigParallel = (request: Pick<BuildRequest, 'requiredFeatures'>): boolean => request.requiredFeatures.includes('big-parallel')
+
 /**
- * How fast a new build would go there: the machine's speed, shared with what already runs on it.
- * A busy CPU (load) and busy slots both slow a new build down.
+ * Units of work per second a new build would get there: the machine's speed times the cores it
+ * can use, shared with what already runs (the busier of its load and its slots in use).
  */
-export function expectedRate (c: Candidate): number {
-  const share = Math.min(1, c.cores / (c.slotsInUse + 1))
-  return c.speed * share * (1 - Math.min(0.95, c.load * 0.5))
+export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requiredFeatures'>, policy: PlanPolicy = defaultPlanPolicy): number {
+  const threads = request !== undefined && bigParallel(request)
+    ? Math.min(c.cores, policy.bigParallelCores ?? defaultPlanPolicy.bigParallelCores)
+    : 1
+  const busy = Math.max(c.load * c.cores, c.slotsInUse)
+  return c.speed * threads * Math.min(1, c.cores / (busy + threads))
 }
 
 /**
- * Picks the free machine where the build is expected to finish first. `big-parallel` builds
- * prefer the most cores. The master counts only when Nix says it has a local slot.
+ * Where the build should go. The jobs Nix is waiting on (this one and the queue) are planned
+ * the classic way, longest first, each on the slot where it would end soonest, whether that
+ * slot is free now or about to free; the build starts now if the plan puts it on a free slot,
+ * and waits otherwise. So a long build waits for the fast master rather than crawl on a slow
+ * builder, and a short one leaves the master's free slot to a longer one asked after it.
+ * A build of unknown work gets the fastest free slot the plan leaves over (with no history at
+ * all: the fastest free slot, the master on a tie; `big-parallel` counts the cores it uses).
  */
 export function planBuild (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): BuildDecision {
-  const able = candidates.filter((c) => canBuild(c, request))
-  if (able.length === 0) return { kind: 'impossible' }
-  const free = able.filter((c) => c.local
+  const p = { ...defaultPlanPolicy, ...policy }
+  const fits = (c: Candidate): boolean => canBuild(c, request)
+  if (!candidates.some(fits)) return { kind: 'impossible' }
+  const free = (c: Candidate): boolean => c.local
     ? request.amWilling
-    : c.slotsInUse < c.slots && c.load < policy.overloadThreshold)
-  if (free.length === 0) return { kind: 'postpone' }
-  const bigParallel = request.requiredFeatures.includes('big-parallel')
-  const best = free.reduce((a, b) => {
-    if (bigParallel && a.cores !== b.cores) return b.cores > a.cores ? b : a
-    const ra = expectedRate(a)
-    const rb = expectedRate(b)
-    if (ra !== rb) return rb > ra ? b : a
-    return a.local ? a : b.local ? b : a.name <= b.name ? a : b
+    : c.slotsInUse < c.slots && c.load < p.overloadThreshold
+  // Declining with no local slot makes Nix wait for one of its own builds to end and ask again;
+  // a postpone sleeps 5 s. With nothing local running, Nix would have nothing to wait for.
+  const canWaitHere = !request.amWilling && candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0)
+  const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
+  const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
+  const rate = (c: Candidate, job: Needs): number => expectedRate(c, job, p)
+  const seconds = (job: Needs, w: number) => (c: Candidate): number => (c.local ? 0 : p.transferSeconds) + w / rate(c, job)
+  const workOf = (job: QueuedBuild): number | undefined => job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : undefined)
+
+  const slots: PlanSlot[] = candidates.flatMap((c) => {
+    const open = !free(c) ? 0 : c.local ? Math.max(1, c.slots - c.slotsInUse) : c.slots - c.slotsInUse
+    const ends = [...(c.endsIn ?? [])].sort((a, b) => a - b)
+    return Array.from({ length: Math.max(c.slots, open) }, (_, k) =>
+      k < open ? { candidate: c, open: true, freeAt: 0 } : { candidate: c, open: false, freeAt: Math.max(0, ends[k - open] ?? Infinity) })
   })
-  return best.local ? { kind: 'local' } : { kind: 'remote', name: best.name }
+  // Waiting builds of unknown work have no place in a plan by length.
+  const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
+    const w = workOf(job)
+    return w === undefined ? [] : [{ fits: (c: Candidate) => canBuild(c, job), seconds: seconds(job, w), earliest: 0, weight: w }]
+  })
+  const work = workOf(request)
+  if (work === undefined) {
+    const claimed = new Set(listPlan(queued, slots).slotOf)
+    const left = slots.filter((s, k) => s.open && !claimed.has(k) && fits(s.candidate)).map((s) => s.candidate)
+    return left.length === 0 ? wait : place(left.reduce((a, b) => better(a, b, (c) => -rate(c, request))))
+  }
+
+  const mine = seconds(request, work)
+  const planned = slots[listPlan([{ fits, seconds: mine, earliest: 0, weight: work }, ...queued], slots).slotOf[0] as number]
+  if (planned?.open === true) return place(planned.candidate)
+  return wait
+}
+
+/** The candidate with the lower score; on a tie the master (no copying), then more cores. */
+function better (a: Candidate, b: Candidate, score: (c: Candidate) => number): Candidate {
+  if (score(a) !== score(b)) return score(a) < score(b) ? a : b
+  if (a.local !== b.local) return a.local ? a : b
+  if (a.cores !== b.cores) return a.cores > b.cores ? a : b
+  return a.name <= b.name ? a : b
 }

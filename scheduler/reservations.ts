@@ -11,8 +11,12 @@ export class Reservations {
   private readonly maxAgeMs: number
   private readonly byId = new Map<string, { peer: string, at: number }>()
 
-  /** `maxAgeMs` bounds what a hook that died without releasing can hold. */
-  constructor (clock: Clock, maxAgeMs = 6 * 3600_000) {
+  /**
+   * A reservation only has to bridge the time until the builder's own count shows the build
+   * (a heartbeat after the SSH session starts); past `maxAgeMs` that count is the truth, and a
+   * hook killed before it could release holds nothing.
+   */
+  constructor (clock: Clock, maxAgeMs = 15_000) {
     this.clock = clock
     this.maxAgeMs = maxAgeMs
   }

@@ -1,5 +1,5 @@
 import { InvalidFieldError } from '../common/errors.ts'
-import { checkVersion, decodeJsonObject, encodeJsonObject, jsonType, requiredField } from './json-message.ts'
+import { checkVersion, decodeJsonObject, encodeJsonObject, field, jsonType, requiredField } from './json-message.ts'
 import {
   describeValue,
   validateFeatures,
@@ -46,6 +46,14 @@ export interface BuilderStatus {
   sentAt: number
   /** The builder's buildmesh package version. */
   version: string
+  /**
+   * Kernel release, machine architecture and host name, as `uname -r`, `uname -m` and
+   * `hostname` say: for `mesh status`. Absent from builders that predate them, or when the
+   * sender's value does not validate.
+   */
+  kernel?: string
+  arch?: string
+  hostName?: string
 }
 
 export const STATUS_PROTOCOL = '/buildmesh/status/1.0.0'
@@ -55,6 +63,43 @@ export const MAX_STATUS_BYTES = 4096
 
 /** Semantic-version-like: printable, and safe to show in a table or a log line as it is. */
 const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$/
+// Shown as they are in a table: printable ASCII without spaces, so no value can break a row.
+const KERNEL = /^[\x21-\x7e]{1,64}$/
+const ARCH = /^[A-Za-z0-9_]{1,32}$/
+// A host name may be fully qualified, unlike `name`, which is one DNS label.
+const FQDN = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$/
+
+const OS_FIELDS = [
+  ['kernel', KERNEL, 'a kernel release (printable, no spaces, up to 64)'],
+  ['arch', ARCH, 'an architecture like x86_64 (letters, digits and _, up to 32)'],
+  ['hostName', FQDN, 'a host name (letters, digits and _ . -, up to 253)']
+] as const
+
+type OsFields = Pick<BuilderStatus, 'kernel' | 'arch' | 'hostName'>
+
+/** The OS fields present in a message, each validated; a present but bad one fails the message. */
+function readOsFields (message: Record<string, unknown>): OsFields {
+  const fields: OsFields = {}
+  for (const [key, syntax, what] of OS_FIELDS) {
+    const value = field(message, key)
+    if (value === undefined) continue
+    if (typeof value !== 'string' || !syntax.test(value)) throw new InvalidFieldError(key, `${describeValue(value)} is not ${what}`)
+    fields[key] = value
+  }
+  return fields
+}
+
+/**
+ * What a builder can say about its OS: the values that would validate, the others left out, so
+ * that an odd kernel release or host name never stops a builder from sending its status.
+ */
+export function osFields (values: Required<OsFields>): OsFields {
+  const fields: OsFields = {}
+  for (const [key, syntax] of OS_FIELDS) {
+    if (syntax.test(values[key])) fields[key] = values[key]
+  }
+  return fields
+}
 
 // The fields.ts validators also take the string forms that TXT records carry; JSON has real
 // types, so anything else where a number or a list belongs is refused before they see it.
@@ -102,7 +147,8 @@ function readStatus (message: Record<string, unknown>): BuilderStatus {
     hostKey: hostKey === null ? null : validateHostKey(hostKey, 'hostKey'),
     seq: safeInteger(get('seq'), 'seq', 0),
     sentAt: safeInteger(get('sentAt'), 'sentAt', 1),
-    version
+    version,
+    ...readOsFields(message)
   }
 }
 

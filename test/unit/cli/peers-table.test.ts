@@ -6,7 +6,8 @@ const now = Date.parse('2026-11-24T12:00:10Z')
 const peer = (over: Partial<PeerView>): PeerView => ({
   name: 'b1', peerId: null, slotsInUse: 1, statusAgeSeconds: 0.4, version: '0.1.0', addresses: ['10.0.0.2'], systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [],
   slots: 4, speed: 1, load: 0.25, freeDiskBytes: 50 * 1024 ** 3, sshUser: 'root', sshPort: 22, hostKey: null,
-  trusted: true, untrustedReason: null, eligible: true, reason: null, lastSeen: '2026-11-24T12:00:07Z', ...over
+  trusted: true, untrustedReason: null, eligible: true, reason: null, lastSeen: '2026-11-24T12:00:07Z',
+  kernel: null, arch: null, hostName: null, clockOffsetMs: null, ...over
 })
 
 describe('mesh peers table', () => {

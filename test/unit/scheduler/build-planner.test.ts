@@ -5,6 +5,7 @@ import { BuildPlanner } from '../../../scheduler/build-planner.ts'
 import { defaultEligibilityPolicy } from '../../../scheduler/eligibility.ts'
 import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
 import { PeerTable } from '../../../scheduler/peer-table.ts'
+import { LocalBuilds } from '../../../scheduler/local-builds.ts'
 import { Reservations } from '../../../scheduler/reservations.ts'
 import type { Advertisement } from '../../../wire/advertisement.ts'
 import type { BuilderStatus } from '../../../wire/status.ts'
@@ -13,15 +14,25 @@ import { ManualClock } from '../../support/manual-clock.ts'
 
 const log = pino({ level: 'silent' })
 
-async function setup (localSpeed = 1): Promise<{ planner: BuildPlanner, join: (ad: Partial<Advertisement>, address: string, status?: Partial<BuilderStatus>) => void, clock: ManualClock }> {
+interface Setup {
+  planner: BuildPlanner
+  join: (ad: Partial<Advertisement>, address: string, status?: Partial<BuilderStatus>) => void
+  clock: ManualClock
+  /** Store paths that exist on the master. */
+  store: Set<string>
+}
+
+async function setup (localSpeed = 1): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
   table.follow(source)
   await table.start()
+  const store = new Set<string>()
   const planner = new BuildPlanner({
     table,
     reservations: new Reservations(clock),
+    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p) }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
   const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {
@@ -31,11 +42,12 @@ async function setup (localSpeed = 1): Promise<{ planner: BuildPlanner, join: (a
     table.setTrust(s.key, true, null)
     table.setStatus(s.key, statusFrom(ad, status), clock.now())
   }
-  return { planner, join, clock }
+  return { planner, join, clock, store }
 }
 
+const drv = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-job-${n}.drv`
 const request = (over: Record<string, unknown> = {}): Record<string, unknown> =>
-  ({ system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: '/nix/store/x.drv', ...over })
+  ({ system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: drv(0), ...over })
 
 describe('BuildPlanner', () => {
   it('selects builders by name, exclusion, system and feature, and lists every known name', async () => {
@@ -61,6 +73,17 @@ describe('BuildPlanner', () => {
     expect(overflow.nixLine).toMatch(/^ssh-ng:\/\/root@10\.9\.0\.2 x86_64-linux,i686-linux \/var\/lib\/buildmesh\/ssh\/id_ed25519 /)
   })
 
+  it('counts the builds it kept local against max-jobs, though Nix says it is willing for the whole batch', async () => {
+    const { planner, join, store } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 4 }, '10.9.0.2')
+    const answers = []
+    for (let n = 1; n <= 4; n++) answers.push((await planner.decide(request({ drvPath: drv(n), maxJobs: 2, amWilling: true }))).kind)
+    expect(answers).toEqual(['local', 'local', 'remote', 'remote'])
+    expect((await planner.decide(request({ drvPath: drv(1), maxJobs: 2 }))).kind).toBe('local')
+    store.add(drv(1).replace(/\.drv$/, '-out'))
+    expect((await planner.decide(request({ drvPath: drv(5), maxJobs: 2 }))).kind).toBe('local')
+  })
+
   it('counts its own reservations against a builder until they are released', async () => {
     const { planner, join } = await setup(4)
     join({ name: 'b1', slots: 2 }, '10.9.0.2', { slotsInUse: 0 })
@@ -78,6 +101,7 @@ describe('BuildPlanner', () => {
     join({ name: 'b2', speed: 1 }, '10.9.0.3')
     expect(await planner.decide(request({ allowedHosts: ['10.9.0.3'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
     expect(await planner.decide(request({ allowedHosts: [] }))).toEqual({ kind: 'impossible' })
+    expect(await planner.decide(request({ allowedHosts: ['static-builder.lan', '10.9.0.3'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
   })
 
   it('says impossible for a system nobody builds, and refuses malformed requests', async () => {
@@ -85,7 +109,8 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ system: 'riscv64-linux' }))).toEqual({ kind: 'impossible' })
     await expect(planner.decide(request({ system: 'x86_64-linux\nevil' }))).rejects.toThrow(/system/)
     await expect(planner.decide(request({ amWilling: 'yes' }))).rejects.toThrow(/amWilling/)
-    await expect(planner.decide(request({ allowedHosts: ['not an address'] }))).rejects.toThrow(/allowedHosts/)
+    await expect(planner.decide(request({ drvPath: '/etc/passwd' }))).rejects.toThrow(/drvPath/)
+    await expect(planner.decide(request({ maxJobs: -1 }))).rejects.toThrow(/maxJobs/)
     expect(() => planner.release({ reservation: 42 })).toThrow(/reservation/)
   })
 })

@@ -116,6 +116,18 @@ describe('PeerTable', () => {
     expect(t.get(key)).toMatchObject({ trusted: false, status: null, untrustedReason: 'not verified yet' })
   })
 
+  it('forgets what it verified when the same advertisement comes from another address', async () => {
+    const { clock, source, table: t } = await table()
+    const key = 'b1._buildmesh._tcp.local'
+    source.emit('sighting', sighting(advertisement(), clock.now(), '10.9.0.2'))
+    t.setTrust(key, true, null)
+    t.setStatus(key, status(), clock.now())
+    // A host that copies b1's TXT (peer id, port) under b1's name: the link verified 10.9.0.2, not this.
+    source.emit('sighting', sighting(advertisement(), clock.now(), '10.9.0.66'))
+    expect(t.get(key)).toMatchObject({ addresses: ['10.9.0.66'], trusted: false, status: null, untrustedReason: 'not verified yet' })
+    expect(ineligibleReason(t.get(key)!)).toMatch(/^not trusted/)
+  })
+
   it('makes hostile instance names printable and bounded', () => {
     expect(displayName('evil\nname\u0007')).toBe('evil?name?')
     expect(displayName('x'.repeat(300))).toHaveLength(63)

@@ -1,0 +1,140 @@
+/*
+ * Offload through the mesh, measured on a LAN of network namespaces (needs root):
+ *   npm run bench:offload            (or: node bench/offload.ts, with Node >= 22.18)
+ *
+ * (a) Seconds from a builder agent's spawn to its line in the master's Nix file, on fresh hosts
+ *     (new identity, new name, sshd already up), median of 5.
+ * (b) Wall time of 12 independent 2 s derivations built with `nix-build --max-jobs 0` through the
+ *     file the master agent writes, against a hand-written static machines file naming the same
+ *     builders, key and host keys; runs alternate, median of 3 each, with the ideal
+ *     (12 x 2 s / slots) and the ratios.
+ * Builders advertise `--slots 2` (the machine has 2 cores; each host has its own store).
+ */
+import { writeFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { createLan, type Lan } from '../test/lan/harness/lan.ts'
+import { runLocal } from '../test/lan/harness/run.ts'
+import { startSshd } from '../test/lan/harness/sshd.ts'
+import { waitFor } from '../test/lan/harness/wait-for.ts'
+import { makeMeshKey, nixLines, readOr, spawnMesh, startMaster } from '../test/lan/support/mesh.ts'
+import { buildOnMesh, countByBuilder, median, startMeshBuilder, writeJobs, type MeshBuilder } from '../test/lan/support/offload.ts'
+
+const SLOTS = 2
+const BUILDERS = 3
+const JOBS = 12
+const JOB_SECONDS = 2
+const LISTING_SAMPLES = 5
+const BATCH_RUNS = 3
+
+const s = (x: number): string => x.toFixed(2)
+
+interface Listing {
+  /** Seconds from spawn to the line in the Nix file, as polled every 10 ms. */
+  listed: number
+  /** Milliseconds from the master's log of writing that file to the builder's log of writing the master's key (positive: listed first). */
+  keyAfterListingMs: number
+}
+
+/** The `time` of the first pino JSON line with message `msg` that `match` accepts. */
+function logTime (output: string, msg: string, match: (entry: Record<string, unknown>) => boolean = () => true): number {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue
+    const entry = JSON.parse(line) as Record<string, unknown>
+    if (entry.msg === msg && match(entry)) return entry.time as number
+  }
+  throw new Error(`no log line "${msg}"`)
+}
+
+async function timeToListing (lan: Lan, meshKey: string, master: Awaited<ReturnType<typeof startMaster>>, sample: number): Promise<Listing> {
+  const nixFile = master.nixFile
+  const host = await lan.addHost(`j${sample}`)
+  const authorizedKeys = join(host.dir, 'state', 'authorized_keys')
+  const sshd = await startSshd(host, { authorizedKeys })
+  const line = `ssh-ng://root@${host.address} `
+  const spawnedAt = performance.now()
+  const agent = spawnMesh(host, ['agent', '--mesh-key', meshKey, '--state-dir', join(host.dir, 'state'), '--slots', String(SLOTS),
+    '--ssh-host-key', `${sshd.hostKeyFile}.pub`, '--authorized-keys', authorizedKeys])
+  await waitFor(async () => (await readOr(nixFile)).includes(line), { timeoutMs: 20_000, intervalMs: 10, what: `${host.name} in the master's Nix file` })
+  const listed = performance.now() - spawnedAt
+  await waitFor(async () => (await readOr(authorizedKeys)).includes('buildmesh:'), { timeoutMs: 5000, intervalMs: 10, what: `the master's key on ${host.name}` })
+  const keyAfterListingMs = logTime(agent.output(), 'authorized master key') -
+    logTime(master.process.output(), 'wrote Nix machines file', (e) => Array.isArray(e.builders) && e.builders.includes(host.name))
+  await agent.stop()
+  await sshd.process.stop()
+  await waitFor(async () => !(await readOr(nixFile)).includes(line), { timeoutMs: 10_000, what: `${host.name} gone from the Nix file` })
+  return { listed: listed / 1000, keyAfterListingMs }
+}
+
+/** The 8-column lines a person would write for the same builders, key and host keys. */
+function staticMachines (builders: MeshBuilder[], keyFile: string): string {
+  return builders.map((b) => `ssh-ng://root@${b.host.address} x86_64-linux ${keyFile} ${SLOTS} 1 - - ${b.sshd.hostKeyBase64}\n`).join('')
+}
+
+/** The machine's 1-minute load average: other work on a 2-core machine skews every number here. */
+async function loadAverage (): Promise<string> {
+  return (await runLocal('cat', ['/proc/loadavg'])).stdout.split(' ')[0] ?? '?'
+}
+
+async function main (): Promise<void> {
+  const loadBefore = await loadAverage()
+  const lan = await createLan({ hosts: ['m', ...Array.from({ length: BUILDERS }, (_, i) => `b${i + 1}`)] })
+  try {
+    const m = lan.host('m')
+    const meshKey = await makeMeshKey(lan)
+    const master = await startMaster(m, { meshKey })
+    const nixVersion = (await m.run('nix-build', ['--version'])).stdout.trim()
+
+    const listings: Listing[] = []
+    for (let i = 1; i <= LISTING_SAMPLES; i++) {
+      const listing = await timeToListing(lan, meshKey, master, i)
+      listings.push(listing)
+      process.stderr.write(`listing sample ${i}: listed ${s(listing.listed)} s after spawn; master's key written ${listing.keyAfterListingMs} ms after the listing\n`)
+    }
+
+    const builders = await Promise.all(lan.hosts.filter((h) => /^b\d+$/.test(h.name)).map(async (h) => await startMeshBuilder(h, { meshKey, slots: SLOTS })))
+    await waitFor(async () => (await nixLines(master.nixFile)).length === BUILDERS, { timeoutMs: 10_000, what: 'every builder in the Nix file' })
+    for (const b of builders) await waitFor(async () => (await readOr(b.authorizedKeys)).includes('buildmesh:'), { what: `the master's key on ${b.host.name}` })
+    const staticFile = join(m.dir, 'static-machines')
+    await writeFile(staticFile, staticMachines(builders, `${master.stateDir}/ssh/id_ed25519`))
+
+    const times = { mesh: [] as number[], static: [] as number[] }
+    for (let run = 1; run <= BATCH_RUNS; run++) {
+      for (const [kind, file] of [['mesh', master.nixFile], ['static', staticFile]] as const) {
+        const jobs = await writeJobs(m.dir, `${lan.prefix}-${kind}-${run}`, JOBS, JOB_SECONDS)
+        const { outputs, seconds } = await buildOnMesh(m, jobs, file, 120_000)
+        const counts = countByBuilder(outputs)
+        if (outputs.length !== JOBS || [...counts.keys()].some((name) => !/^b\d+$/.test(name))) throw new Error(`${kind} run ${run}: bad outputs ${JSON.stringify(outputs)}`)
+        times[kind].push(seconds)
+        process.stderr.write(`${kind} run ${run}: ${s(seconds)} s, by builder ${JSON.stringify(Object.fromEntries(counts))}\n`)
+      }
+    }
+
+    const totalSlots = BUILDERS * SLOTS
+    const ideal = JOBS * JOB_SECONDS / totalSlots
+    const listed = listings.map((l) => l.listed)
+    const keyAfter = listings.map((l) => l.keyAfterListingMs)
+    const row = (cells: string[]): string => `| ${cells.join(' | ')} |`
+    const lines = [
+      `offload bench: ${BUILDERS} builders x --slots ${SLOTS} = ${totalSlots} slots, ${JOBS} derivations x ${JOB_SECONDS} s, ${nixVersion}, ${availableParallelism()} cores, 1-min load ${loadBefore} before, ${await loadAverage()} after`,
+      '',
+      row(['(a) builder agent spawn ->', 'median s', 'min s', 'max s', 'samples']),
+      row(['---', '---', '---', '---', '---']),
+      row(['line in master\'s Nix file', s(median(listed)), s(Math.min(...listed)), s(Math.max(...listed)), String(listed.length)]),
+      row(['(ms) master key written minus listed', String(median(keyAfter)), String(Math.min(...keyAfter)), String(Math.max(...keyAfter)), String(keyAfter.length)]),
+      '',
+      row(['(b) 12 x 2 s batch via', 'median s', 'min s', 'max s', 'ideal s', 'median / ideal']),
+      row(['---', '---', '---', '---', '---', '---']),
+      ...(['mesh', 'static'] as const).map((kind) => row([kind === 'mesh' ? 'mesh agent\'s file' : 'static hand-written file',
+        s(median(times[kind])), s(Math.min(...times[kind])), s(Math.max(...times[kind])), s(ideal), s(median(times[kind]) / ideal)])),
+      row(['mesh / static (medians)', s(median(times.mesh) / median(times.static)), '', '', '', ''])
+    ]
+    process.stdout.write(`${lines.join('\n')}\n`)
+    await Promise.all(builders.map(async (b) => await b.agent.stop()))
+    await master.stop()
+  } finally {
+    await lan.close()
+  }
+}
+
+await main()

@@ -1,0 +1,39 @@
+import type { BuildGraph } from './graph.ts'
+import type { Hook } from './hook.ts'
+import { buildmeshHook } from './hooks/buildmesh.ts'
+import { guixOffloadHook } from './hooks/guix-offload.ts'
+import { nixStaticHook } from './hooks/nix-static.ts'
+import { lowerBound } from './lower-bound.ts'
+import type { MachineSet } from './machines.ts'
+import { createRng } from './rng.ts'
+import { simulate } from './simulate.ts'
+
+export interface Policy {
+  name: string
+  /** A fresh hook for one run; `seed` feeds whatever randomness the policy itself has. */
+  hook: (seed: number) => Hook
+}
+
+export const policies: Policy[] = [
+  { name: 'nix', hook: () => nixStaticHook() },
+  { name: 'guix', hook: (seed) => guixOffloadHook(createRng(seed ^ 0x5eed)) },
+  { name: 'ours', hook: () => buildmeshHook({ history: true }) },
+  { name: 'ours-nohist', hook: () => buildmeshHook({ history: false }) }
+]
+
+export interface Run {
+  lowerBound: number
+  makespan: Record<string, number>
+}
+
+export function runAll (graph: BuildGraph, set: MachineSet, seed: number): Run {
+  const makespan: Record<string, number> = {}
+  for (const p of policies) makespan[p.name] = simulate(graph, set.machines, p.hook(seed)).makespan
+  return { lowerBound: lowerBound(graph, set.machines).value, makespan }
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}

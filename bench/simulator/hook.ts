@@ -1,0 +1,44 @@
+import type { Machine } from './machines.ts'
+
+/** What Nix (or guix-daemon) sends the build hook for one derivation: `try amWilling system drv features`. */
+export interface HookRequest {
+  /** The master has a free local slot (`max-jobs`). */
+  amWilling: boolean
+  system: string
+  requiredFeatures: string[]
+  /** From the .drv path. */
+  name: string
+  /** What a past build of this name took, if the master keeps such history (see Derivation). */
+  pastWork: number | undefined
+}
+
+export type HookReply =
+  | { kind: 'accept', machine: string }
+  /** Nix builds it locally if it has a slot; otherwise it waits for a build to end and asks again. */
+  | { kind: 'decline' }
+  /** Nix asks again at its next poll, 5 s later (`pollInterval`). */
+  | { kind: 'postpone' }
+
+/** A build as the master saw it start: no more than it can know. */
+export interface StartedBuild {
+  name: string
+  startedAt: number
+  pastWork: number | undefined
+  requiredFeatures: string[]
+}
+
+/** One machine as a hook may see it: its static facts, what runs there and its load. */
+export interface MachineView {
+  machine: Machine
+  running: StartedBuild[]
+  /** 0..1: busy cores over cores. */
+  load: number
+}
+
+export interface PoolView {
+  now: number
+  machines: MachineView[]
+}
+
+/** A hook keeps whatever state it likes between requests; the simulator gives it only the view. */
+export type Hook = (request: HookRequest, pool: PoolView) => HookReply

@@ -1,0 +1,117 @@
+import { dependents, type BuildGraph } from './graph.ts'
+import type { Hook, PoolView } from './hook.ts'
+import { master, matches, type Machine } from './machines.ts'
+import { Pool } from './pool.ts'
+
+/** Nix's `pollInterval`: how long a postponed goal sleeps before it asks the hook again. */
+export const POLL_SECONDS = 5
+
+export interface Placement {
+  id: number
+  machine: string
+  start: number
+  end: number
+}
+
+export interface SimulationResult {
+  makespan: number
+  placements: Placement[]
+  hookCalls: number
+}
+
+/** A woken goal either asks the hook, or (after a decline) tries to take a local slot. */
+interface Wake {
+  id: number
+  step: 'hook' | 'local'
+}
+
+/**
+ * Replays `graph` the way Nix's worker drives a build hook (guix-daemon's is the same code):
+ * - woken goals run in rounds, each round in order of derivation name; a derivation wakes when
+ *   its last input is built;
+ * - a woken goal asks the hook first, always, with amWilling = a local slot is free;
+ * - accept: the build runs on that builder;
+ * - decline: the goal yields, and in the next round builds locally if a slot is still free,
+ *   otherwise it waits for any build to end and asks the hook again;
+ * - postpone: the goal sleeps until the next poll, every 5 s while anything sleeps.
+ */
+export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): SimulationResult {
+  const local = master(machines)
+  const byName = new Map(machines.map((m) => [m.name, m]))
+  const pool = new Pool(machines)
+  const users = dependents(graph)
+  const missing = graph.derivations.map((d) => d.inputs.length)
+  const drv = (id: number) => graph.derivations[id] as (typeof graph.derivations)[number]
+  const placements: Placement[] = []
+  const startedAt = new Map<number, number>()
+  const postponed = new Set<number>()
+  const wantSlot = new Set<number>()
+  let awake: Wake[] = graph.derivations.filter((d) => d.inputs.length === 0).map((d) => ({ id: d.id, step: 'hook' }))
+  let lastWokenUp: number | undefined
+  let now = 0
+  let hookCalls = 0
+
+  const view = (): PoolView => ({
+    now,
+    machines: machines.map((m) => ({
+      machine: m,
+      load: pool.load(m, now),
+      running: pool.builds(m).map((b) => ({ name: b.drv.name, startedAt: b.startedAt, pastWork: b.drv.pastWork, requiredFeatures: b.drv.requiredFeatures }))
+    }))
+  })
+  const start = (id: number, m: Machine): void => {
+    pool.start(drv(id), m, now)
+    startedAt.set(id, now)
+  }
+
+  const step = (w: Wake, next: Wake[]): void => {
+    const d = drv(w.id)
+    const amWilling = pool.builds(local).length < local.slots
+    if (w.step === 'local') {
+      if (amWilling) start(w.id, local)
+      else wantSlot.add(w.id)
+      return
+    }
+    hookCalls++
+    const reply = hook({ amWilling, system: d.system, requiredFeatures: d.requiredFeatures, name: d.name, pastWork: d.pastWork }, view())
+    if (reply.kind === 'accept') {
+      const m = byName.get(reply.machine)
+      if (m === undefined || m.local || !matches(m, d.system, d.requiredFeatures)) throw new Error(`${d.name} accepted for ${reply.machine}, which cannot build it`)
+      start(w.id, m)
+    } else if (reply.kind === 'postpone') {
+      postponed.add(w.id)
+    } else {
+      if (!matches(local, d.system, d.requiredFeatures)) throw new Error(`${d.name} declined, and the master cannot build it`)
+      next.push({ id: w.id, step: 'local' })
+    }
+  }
+
+  while (placements.length < graph.derivations.length) {
+    while (awake.length > 0) {
+      const round = awake.sort((a, b) => drv(a.id).name < drv(b.id).name ? -1 : drv(a.id).name > drv(b.id).name ? 1 : 0)
+      awake = []
+      for (const w of round) step(w, awake)
+    }
+    if (postponed.size === 0) lastWokenUp = undefined
+    else lastWokenUp ??= now
+    const next = Math.min(pool.nextEvent(now), lastWokenUp === undefined ? Infinity : lastWokenUp + POLL_SECONDS)
+    if (next === Infinity) throw new Error(`${graph.name}: nothing runs and nothing will wake`)
+    for (const b of pool.advance(now, next)) {
+      placements.push({ id: b.drv.id, machine: b.machine.name, start: startedAt.get(b.drv.id) ?? NaN, end: next })
+      // A build's end wakes every goal waiting for a build slot, and the goals now ready.
+      for (const id of wantSlot) awake.push({ id, step: 'hook' })
+      wantSlot.clear()
+      for (const u of users[b.drv.id] ?? []) {
+        missing[u] = (missing[u] as number) - 1
+        if (missing[u] === 0) awake.push({ id: u, step: 'hook' })
+      }
+    }
+    now = next
+    if (lastWokenUp !== undefined && lastWokenUp + POLL_SECONDS <= now) {
+      lastWokenUp = now
+      for (const id of postponed) awake.push({ id, step: 'hook' })
+      postponed.clear()
+    }
+  }
+  return { makespan: now, placements, hookCalls }
+}

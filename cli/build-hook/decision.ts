@@ -1,0 +1,59 @@
+import { BuildmeshError } from '../../common/errors.ts'
+import { machineHost, type BuilderScope } from './builders.ts'
+import type { TryRequest } from './messages.ts'
+
+/** What the hook does with one `try`, decided from the agent's answer. */
+export type Plan =
+  /** Answer Nix at once: `decline` builds here (or waits for a local slot), `postpone` asks again later. */
+  | { kind: 'answer', reply: 'decline' | 'postpone', decided: 'local' | 'impossible' | 'postpone' }
+  /** Let Nix's own hook build it on this one machine. */
+  | { kind: 'remote', host: string, nixLine: string, reservation: string | undefined }
+
+/** The agent answered something the hook cannot act on: it is treated like an unreachable agent. */
+export class BadDecisionError extends BuildmeshError {
+  constructor (why: string) {
+    super('ERR_BAD_DECISION', `the agent's decision is unusable: ${why}`)
+  }
+}
+
+/** The `decide` request of the agent's control protocol. */
+export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined): Record<string, unknown> {
+  return {
+    ...(maxJobs === undefined ? {} : { maxJobs }),
+    system: request.system,
+    requiredFeatures: request.requiredFeatures,
+    amWilling: request.amWilling,
+    drvPath: request.drvPath,
+    ...(scope.kind === 'hosts' ? { allowedHosts: scope.hosts } : {})
+  }
+}
+
+/**
+ * The agent's answer as a plan. `local` and `impossible` both decline: Nix then builds locally,
+ * or reports the system or feature no machine has, exactly as after its own hook's decline.
+ * The machine line becomes Nix's whole `builders` setting, so it must be one line that cannot
+ * smuggle in a second machine, for a host the setting allows.
+ */
+export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
+  if (typeof answer !== 'object' || answer === null) throw new BadDecisionError('not an object')
+  const { kind, host, nixLine, reservation } = answer as Record<string, unknown>
+  switch (kind) {
+    case 'local':
+    case 'impossible':
+      return { kind: 'answer', reply: 'decline', decided: kind }
+    case 'postpone':
+      return { kind: 'answer', reply: 'postpone', decided: kind }
+    case 'remote': {
+      if (typeof nixLine !== 'string' || nixLine.length === 0 || nixLine.length > 16_384) throw new BadDecisionError('remote without a machine line')
+      if (/[\n\r;#\0]/.test(nixLine)) throw new BadDecisionError('the machine line holds a line break, ; or #')
+      const lineHost = machineHost(nixLine)
+      if (lineHost === null) throw new BadDecisionError('the machine line is not an SSH store')
+      if (host !== undefined && host !== lineHost) throw new BadDecisionError(`host ${String(host)} is not the machine line's ${lineHost}`)
+      if (scope.kind === 'hosts' && !scope.hosts.includes(lineHost)) throw new BadDecisionError(`${lineHost} is not among the builders Nix allows`)
+      if (reservation !== undefined && (typeof reservation !== 'string' || reservation.length > 64)) throw new BadDecisionError('bad reservation id')
+      return { kind: 'remote', host: lineHost, nixLine, reservation }
+    }
+    default:
+      throw new BadDecisionError(`unknown kind ${JSON.stringify(kind)}`)
+  }
+}

@@ -1,0 +1,190 @@
+import { availableParallelism, constants } from 'node:os'
+import type { Writable } from 'node:stream'
+import { builderScope, type BuilderScope, type ReadText } from './builders.ts'
+import { decideParams, planFromAnswer, type Plan } from './decision.ts'
+import { encodeSettings, encodeTry, readSettings, readTry, settingValue, withSetting, type Setting, type TryRequest } from './messages.ts'
+import { NixLevel, type NixLog } from './nix-log.ts'
+import { WireReader } from './protocol.ts'
+import type { RealHook, StderrMode } from './real-hook.ts'
+
+export interface BuildHookComponents {
+  /** What Nix writes to the hook: its stdin. */
+  input: AsyncIterable<Buffer | string>
+  /** Where Nix reads answers and log lines: the hook's stderr. */
+  output: Writable
+  /** One request to the local agent's control socket; throws if the agent cannot answer. */
+  askAgent: (method: 'decide' | 'release', params: unknown) => Promise<unknown>
+  readText: ReadText
+  /** Starts Nix's own build hook. */
+  startRealHook: (mode: StderrMode) => Promise<RealHook>
+  log: NixLog
+}
+
+export interface BuildHookInit {
+  /** The agent's Nix machines file: `builders = @THAT` leaves the choice to the agent. */
+  agentMachinesFile: string
+}
+
+type RemoteOutcome =
+  | { kind: 'built', code: number }
+  | { kind: 'answered' }
+  /** Nix's hook ended or misbehaved before answering: the request is still open. */
+  | { kind: 'failed', why: string }
+
+const DECIDED = {
+  local: 'build here',
+  impossible: 'no machine can build it',
+  postpone: 'every machine that can build it is busy: later'
+} as const
+
+const exitCode = ({ code, signal }: { code: number | null, signal: NodeJS.Signals | null }): number =>
+  code ?? 128 + (signal === null ? 0 : constants.signals[signal])
+
+/**
+ * Nix's build hook, standing in for Nix's own: each `try` is decided by the agent on live data.
+ * Where the agent picks a builder, Nix's own hook does the work (copying, building over SSH,
+ * copying back) with `builders` set to that one machine, and once it accepts this process only
+ * passes bytes through. If the agent cannot decide, Nix's own hook takes over with everything
+ * Nix sent, so a build never fails because the agent is down.
+ */
+export class BuildHookProxy {
+  private readonly components: BuildHookComponents
+  private readonly init: BuildHookInit
+  private readonly reader: WireReader
+
+  constructor (components: BuildHookComponents, init: BuildHookInit) {
+    this.components = components
+    this.init = init
+    this.reader = new WireReader(components.input)
+  }
+
+  /** Serves Nix until it is done with this hook; resolves to the hook's exit code. */
+  async run (): Promise<number> {
+    const { log } = this.components
+    const settings = await readSettings(this.reader)
+    const builders = settingValue(settings, 'builders')
+    if (builders === undefined) return await this.handOver(settings, null)
+    let scope: BuilderScope
+    try {
+      scope = await builderScope(builders, this.init.agentMachinesFile, this.components.readText)
+    } catch (err) {
+      log(NixLevel.warn, `cannot read the builders setting (${(err as Error).message}); Nix's own build hook takes over`)
+      return await this.handOver(settings, null)
+    }
+    if (scope.kind === 'hosts' && scope.hosts.length === 0) {
+      // Only stores the agent knows nothing of: they are Nix's own hook's business.
+      if (scope.otherStores) return await this.handOver(settings, null)
+      // No builders at all (`--builders ''`): remote building is off, as Nix's own hook says.
+      this.answer('decline-permanently')
+      return 0
+    }
+    for (;;) {
+      const request = await readTry(this.reader)
+      if (request === null) return 0
+      let plan: Plan
+      try {
+        plan = planFromAnswer(await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings))), scope)
+      } catch (err) {
+        log(NixLevel.warn, `the agent cannot decide (${(err as Error).message}); Nix's own build hook takes over`)
+        return await this.handOver(settings, request)
+      }
+      if (plan.kind === 'answer') {
+        log(NixLevel.talkative, `${request.drvPath}: ${DECIDED[plan.decided]}`)
+        this.answer(plan.reply)
+        continue
+      }
+      log(NixLevel.talkative, `${request.drvPath}: build on ${plan.host}`)
+      const outcome = await this.buildRemotely(settings, request, plan)
+      if (outcome.kind === 'built') return outcome.code
+      if (outcome.kind === 'failed') {
+        log(NixLevel.warn, `${outcome.why}; Nix's own build hook takes over`)
+        return await this.handOver(settings, request)
+      }
+    }
+  }
+
+  /** Nix's own hook, given the one machine the agent chose; the result is passed on. */
+  private async buildRemotely (settings: Setting[], request: TryRequest, plan: Plan & { kind: 'remote' }): Promise<RemoteOutcome> {
+    let hook: RealHook
+    try {
+      hook = await this.components.startRealHook('watch')
+    } catch (err) {
+      await this.release(plan.reservation)
+      return { kind: 'failed', why: `cannot start Nix's build hook: ${(err as Error).message}` }
+    }
+    void hook.write(Buffer.concat([encodeSettings(withSetting(settings, 'builders', plan.nixLine)), encodeTry(request)]))
+    const reply = await hook.nextAnswer(this.components.output)
+    if (reply?.answer === 'accept') {
+      this.answer('accept')
+      const { buffered, rest } = this.reader.detach()
+      void hook.write(buffered).then(async () => { await hook.pipeIn(rest) })
+      await hook.pipeErr(this.components.output, reply.rest)
+      const code = exitCode(await hook.exited)
+      await this.release(plan.reservation)
+      return { kind: 'built', code }
+    }
+    await this.release(plan.reservation)
+    await hook.stop()
+    if (reply === null) return { kind: 'failed', why: `Nix's build hook for ${plan.host} ended without answering` }
+    switch (reply.answer) {
+      case 'postpone':
+        this.answer('postpone')
+        return { kind: 'answered' }
+      case 'decline':
+      case 'decline-permanently':
+        // That machine failed us (unreachable, slots taken). Nix with a free slot builds here;
+        // without one a decline would have it wait for a local slot (or fail at --max-jobs 0),
+        // where asking again lets the agent pick another machine.
+        this.components.log(NixLevel.talkative, `${request.drvPath}: ${plan.host} declined`)
+        this.answer(request.amWilling ? 'decline' : 'postpone')
+        return { kind: 'answered' }
+      default:
+        return { kind: 'failed', why: `Nix's build hook for ${plan.host} answered ${JSON.stringify(reply.answer)}` }
+    }
+  }
+
+  /**
+   * Nix's own hook for the rest of this process, as if Nix had started it: the settings as Nix
+   * sent them, the request still open, and everything after, its stderr straight to Nix.
+   */
+  private async handOver (settings: Setting[], open: TryRequest | null): Promise<number> {
+    let hook: RealHook
+    try {
+      hook = await this.components.startRealHook('inherit')
+    } catch (err) {
+      this.components.log(NixLevel.error, `cannot start Nix's build hook: ${(err as Error).message}`)
+      if (open === null) return 1
+      // Nix then builds everything here, rather than failing the build.
+      this.answer('decline-permanently')
+      return 0
+    }
+    const { buffered, rest } = this.reader.detach()
+    void hook.write(Buffer.concat([encodeSettings(settings), open === null ? Buffer.alloc(0) : encodeTry(open), buffered]))
+      .then(async () => { await hook.pipeIn(rest) })
+    return exitCode(await hook.exited)
+  }
+
+  private answer (reply: 'accept' | 'decline' | 'postpone' | 'decline-permanently'): void {
+    this.components.output.write(`# ${reply}\n`)
+  }
+
+  private async release (reservation: string | undefined): Promise<void> {
+    if (reservation === undefined) return
+    try {
+      await this.components.askAgent('release', { reservation })
+    } catch (err) {
+      this.components.log(NixLevel.talkative, `cannot release reservation ${reservation}: ${(err as Error).message}`)
+    }
+  }
+}
+
+/**
+ * Nix's `max-jobs` as it sent it: the agent needs it, because Nix says it is willing to build
+ * locally for every derivation of a batch before it starts any of them.
+ */
+function localMaxJobs (settings: Setting[]): number | undefined {
+  const value = settingValue(settings, 'max-jobs')
+  if (value === undefined) return undefined
+  const n = value === 'auto' ? availableParallelism() : Number(value)
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}

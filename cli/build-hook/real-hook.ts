@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { once } from 'node:events'
+import { basename } from 'node:path'
+import type { Writable } from 'node:stream'
+
+/**
+ * Nix's own build hook, run the way Nix runs it. Nix 2.8's `build-hook` is one path, executed
+ * with argv[0] its base name and argv[1] Nix's verbosity (hook-instance.cc); `nix` itself runs
+ * that hook when its argv[0] is `build-remote` (RegisterLegacyCommand), which is also what
+ * Nix 2.8's default, `LIBEXECDIR/nix/build-remote`, links to.
+ */
+export interface RealHookCommand {
+  file: string
+  argv0: string
+}
+
+export function realHookCommand (given: string | undefined): RealHookCommand {
+  if (given === undefined) return { file: 'nix', argv0: 'build-remote' }
+  const name = basename(given)
+  return { file: given, argv0: name === 'nix' ? 'build-remote' : name }
+}
+
+export interface RealHookInit {
+  command: RealHookCommand
+  /** Nix's verbosity, handed on as the hook's argument. */
+  verbosity: string
+  /**
+   * Our descriptors the hook gets under the same numbers: Nix gives its hook the build log pipe
+   * as fd 4 (ssh's stderr goes there) and that pipe's read side as fd 5 (read back when a
+   * connection fails).
+   */
+  passFds: number[]
+  env: NodeJS.ProcessEnv
+}
+
+/** A line this long without a newline is no answer (they are a few bytes): it is passed on as is. */
+const MAX_LINE_BYTES = 1024 * 1024
+
+export interface HookAnswer {
+  /** The word after `# `: accept, decline, postpone or decline-permanently. */
+  answer: string
+  /** Output after the answer line, not yet passed on. */
+  rest: Buffer
+}
+
+export type StderrMode = 'watch' | 'inherit'
+
+/** One running real hook. In `watch` mode its stderr comes to us, to find its answer. */
+export class RealHook {
+  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  private readonly child: ChildProcess
+  private readonly stderr: AsyncIterator<Buffer> | undefined
+
+  private constructor (child: ChildProcess) {
+    this.child = child
+    this.exited = new Promise((resolve) => { child.once('close', (code, signal) => { resolve({ code, signal }) }) })
+    // A hook that exits before reading all we send must not crash us with EPIPE.
+    child.stdin?.on('error', () => {})
+    this.stderr = child.stderr?.[Symbol.asyncIterator]()
+  }
+
+  /** Resolves once the process runs; rejects if it cannot be started. */
+  static async start (init: RealHookInit, mode: StderrMode): Promise<RealHook> {
+    const extra: StdioOptions = []
+    for (let fd = 3; fd <= Math.max(2, ...init.passFds); fd++) extra.push(init.passFds.includes(fd) ? fd : 'ignore')
+    const child = spawn(init.command.file, [init.verbosity], {
+      argv0: init.command.argv0,
+      env: init.env,
+      stdio: ['pipe', 'inherit', mode === 'watch' ? 'pipe' : 'inherit', ...extra]
+    })
+    await once(child, 'spawn')
+    // Started: a later error (a failed kill) changes nothing the exit status does not tell.
+    child.on('error', () => {})
+    return new RealHook(child)
+  }
+
+  async write (bytes: Buffer): Promise<void> {
+    const stdin = this.child.stdin
+    if (stdin === null || stdin.destroyed || bytes.length === 0) return
+    if (!stdin.write(bytes)) await Promise.race([once(stdin, 'drain'), this.exited])
+  }
+
+  /** Copies the rest of Nix's input into the hook, then closes the hook's stdin as Nix closes ours. */
+  async pipeIn (rest: AsyncIterator<Buffer | string>): Promise<void> {
+    try {
+      for (;;) {
+        const next = await Promise.race([rest.next(), this.exited.then(() => null)])
+        if (next === null || next.done === true) break
+        await this.write(typeof next.value === 'string' ? Buffer.from(next.value) : next.value)
+      }
+    } catch {
+      // Our stdin broke: to the hook that is the same as Nix closing it.
+    }
+    this.child.stdin?.end()
+  }
+
+  /**
+   * Reads the hook's stderr up to its answer, passing every other line on to `output` for Nix
+   * to show. Null if the hook ended without answering.
+   */
+  async nextAnswer (output: Writable): Promise<HookAnswer | null> {
+    let pending = Buffer.alloc(0)
+    for (;;) {
+      const next = await this.stderr?.next()
+      if (next === undefined || next.done === true) {
+        if (pending.length > 0) output.write(pending)
+        return null
+      }
+      pending = Buffer.concat([pending, next.value])
+      let newline: number
+      while ((newline = pending.indexOf(10)) !== -1) {
+        const line = pending.subarray(0, newline + 1)
+        pending = pending.subarray(newline + 1)
+        if (line.subarray(0, 2).toString() === '# ') return { answer: line.subarray(2, -1).toString(), rest: pending }
+        output.write(line)
+      }
+      if (pending.length > MAX_LINE_BYTES) {
+        output.write(pending)
+        pending = Buffer.alloc(0)
+      }
+    }
+  }
+
+  /** Passes the hook's stderr on, byte for byte, until it closes. */
+  async pipeErr (output: Writable, rest: Buffer): Promise<void> {
+    if (rest.length > 0) output.write(rest)
+    for (;;) {
+      const next = await this.stderr?.next()
+      if (next === undefined || next.done === true) return
+      if (!output.write(next.value)) await once(output, 'drain')
+    }
+  }
+
+  /** Ends a hook we no longer need: EOF on stdin makes Nix's hook exit 0; a stuck one is killed. */
+  async stop (graceMs = 2000): Promise<void> {
+    this.child.stdin?.end()
+    await this.stderr?.return?.()
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, graceMs)
+    await this.exited
+    clearTimeout(timer)
+  }
+}

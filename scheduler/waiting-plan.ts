@@ -1,0 +1,61 @@
+import type { Candidate } from './plan-build.ts'
+
+/** One build slot, free now or expected to free `freeAt` seconds from now. */
+export interface PlanSlot {
+  candidate: Candidate
+  open: boolean
+  freeAt: number
+}
+
+export interface PlanJob {
+  /** Can this candidate build it at all. */
+  fits: (c: Candidate) => boolean
+  /** Seconds from its start to its end there. */
+  seconds: (c: Candidate) => number
+  /** Seconds from now before it can start anywhere. */
+  earliest: number
+  /** How much its own end counts: its work, so a long build (likely awaited) counts more. */
+  weight: number
+}
+
+export interface Plan {
+  /** When the last of the jobs would end. */
+  end: number
+  /** The sum of every job's end times its weight. */
+  weightedEnds: number
+  /** For each job, in the order given, the index of its slot; -1 where none fits. */
+  slotOf: number[]
+}
+
+/**
+ * Hands a set of builds out the classic way: longest first, each to the slot where it would end
+ * soonest. A rough plan, not a schedule: planBuild weighs its choices with it, and tells Nix
+ * only about the build it was asked about.
+ */
+export function listPlan (jobs: PlanJob[], slots: PlanSlot[]): Plan {
+  const freeAt = slots.map((s) => s.freeAt)
+  const slotOf = jobs.map(() => -1)
+  let end = 0
+  let weightedEnds = 0
+  const longestFirst = jobs.map((job, i) => ({ job, i, length: shortestRun(job, slots) })).sort((a, b) => b.length - a.length || a.i - b.i)
+  for (const { job, i } of longestFirst) {
+    let bestEnd = Infinity
+    slots.forEach((s, k) => {
+      if (!job.fits(s.candidate)) return
+      const e = Math.max(freeAt[k] as number, job.earliest) + job.seconds(s.candidate)
+      if (e < bestEnd) {
+        slotOf[i] = k
+        bestEnd = e
+      }
+    })
+    if (slotOf[i] !== -1) freeAt[slotOf[i] as number] = bestEnd
+    end = Math.max(end, bestEnd)
+    weightedEnds += job.weight * bestEnd
+  }
+  return { end, weightedEnds, slotOf }
+}
+
+/** A job's length for ordering: its time on the fastest slot that fits. */
+function shortestRun (job: PlanJob, slots: PlanSlot[]): number {
+  return Math.min(...slots.filter((s) => job.fits(s.candidate)).map((s) => job.seconds(s.candidate)))
+}

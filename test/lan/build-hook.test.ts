@@ -1,0 +1,155 @@
+import { appendFile, chmod, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { Host } from './harness/index.ts'
+import { useLan, waitFor } from './harness/index.ts'
+import { fakeLoadavg, makeHostKey, makeMeshKey, MESH, nixLines, spawnMesh, type RunningAgent } from './support/mesh.ts'
+import { countByBuilder, startMeshBuilder, writeJobs, type BuiltOutput, type MeshBuilder } from './support/offload.ts'
+
+const SLOTS = 2
+
+/**
+ * A master agent that also builds, as an ordinary host would run it: no --no-builder. Its Nix
+ * machines file is in the host's directory; its control socket is the default one in the host's
+ * own /run, where the hook finds it.
+ */
+async function startBuildingMaster (host: Host, meshKey: string, args: string[]): Promise<RunningAgent & { nixFile: string }> {
+  const stateDir = join(host.dir, 'state')
+  const nixFile = join(host.dir, 'machines')
+  const key = await makeHostKey(host)
+  const proc = spawnMesh(host, [
+    'agent', '--master', '--mesh-key', meshKey, '--state-dir', stateDir, '--log-level', 'debug',
+    '--nix-machines', nixFile, '--guix-machines', join(host.dir, 'machines.scm'), '--ssh-host-key', key.file, ...args
+  ])
+  await proc.waitForOutput('"agent started"', { timeoutMs: 15_000 })
+  return { process: proc, stateDir, nixFile, stop: async () => await proc.stop() }
+}
+
+/**
+ * Nix 2.8's `build-hook` is one program path, run with Nix's verbosity as its only argument:
+ * a script runs the real `mesh build-hook` with the Node that runs the tests.
+ */
+async function writeHookScript (host: Host, name: string, args: string[]): Promise<string> {
+  const path = join(host.dir, name)
+  await writeFile(path, `#!/bin/sh\nexec '${process.execPath}' '${MESH}' build-hook ${args.map((a) => `'${a}'`).join(' ')} "$@"\n`)
+  await chmod(path, 0o755)
+  return path
+}
+
+interface Build {
+  outputs: BuiltOutput[]
+  counts: Map<string, number>
+  seconds: number
+  log: string
+}
+
+async function nixBuild (host: Host, file: string, args: string[]): Promise<Build> {
+  const startedAt = performance.now()
+  const result = await host.run('nix-build', [file, '--no-out-link', ...args], { timeoutMs: 100_000 })
+  const seconds = (performance.now() - startedAt) / 1000
+  const paths = result.stdout.split('\n').filter((l) => l !== '')
+  const outputs = await Promise.all(paths.map(async (path) => ({ path, builtOn: (await readFile(host.pathOnMachine(path), 'utf8')).trim() })))
+  return { outputs, counts: countByBuilder(outputs), seconds, log: result.stderr }
+}
+
+const summary = (b: Build): string => `${b.seconds.toFixed(1)} s, by host: ${JSON.stringify(Object.fromEntries([...b.counts].sort()))}`
+
+/**
+ * `mesh build-hook` as Nix 2.8's build hook on a master (m) that builds too, with two builders
+ * (b1, b2) that each run sshd and a builder agent. Every Nix, ssh and mesh process is real.
+ */
+describe('mesh build-hook with the real Nix 2.8', () => {
+  const lan = useLan({ hosts: ['m', 'b1', 'b2'] })
+  let master: Awaited<ReturnType<typeof startBuildingMaster>>
+  let builders: MeshBuilder[]
+  let agentDownHook: string
+
+  beforeAll(async () => {
+    const meshKey = await makeMeshKey(lan)
+    const m = lan.host('m')
+    // The hosts share the machine's load average; each gets a quiet one of its own, so the
+    // decisions follow slots and speed, not whatever else this machine is running.
+    for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
+    // The master's own slots are Nix's --max-jobs; --speed 4 makes this idle master the fastest machine.
+    master = await startBuildingMaster(m, meshKey, ['--speed', '4'])
+    builders = await Promise.all(['b1', 'b2'].map(async (name) => await startMeshBuilder(lan.host(name), { meshKey, slots: SLOTS })))
+    await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 10_000, intervalMs: 50, what: 'both builders in the master\'s Nix file' })
+    const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
+    for (const b of builders) {
+      await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(masterKey), { what: `the master's key in ${b.host.name}'s authorized_keys` })
+    }
+    const hook = await writeHookScript(m, 'mesh-build-hook', ['--nix-machines', master.nixFile])
+    await appendFile(m.pathOnMachine('/etc/nix/nix.conf'), `build-hook = ${hook}\n`)
+    agentDownHook = await writeHookScript(m, 'mesh-build-hook-agent-down', ['--nix-machines', master.nixFile, '--socket', '/run/buildmesh/nobody-here.sock'])
+  })
+
+  it('with the agent unreachable, builds exactly as Nix\'s own hook would: remote builders first', async () => {
+    const m = lan.host('m')
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-down`, 4, 1)
+    const build = await nixBuild(m, jobs, ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '--option', 'build-hook', agentDownHook])
+    console.info(`agent unreachable, 4 x 1 s, --max-jobs 4: ${summary(build)}`)
+    expect(build.outputs).toHaveLength(4)
+    // Nix's own policy: every builder with a free slot wins over the idle master (2 x 2 slots).
+    expect([...build.counts.keys()].sort()).toEqual(['b1', 'b2'])
+    for (const o of build.outputs) expect(build.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${lan.host(o.builtOn).address}'`)
+    expect(build.log).toContain('buildmesh: the agent cannot decide (cannot reach the buildmesh agent at /run/buildmesh/nobody-here.sock')
+  })
+
+  it('keeps builds on an idle master that is 4 times faster than the builders', async () => {
+    const m = lan.host('m')
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-idle`, 4, 1)
+    const build = await nixBuild(m, jobs, ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`agent deciding, 4 x 1 s, --max-jobs 4: ${summary(build)}`)
+    expect(build.outputs).toHaveLength(4)
+    expect(build.counts.get('m') ?? 0).toBeGreaterThanOrEqual(3)
+    expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-job-\d\.drv: build here/)
+    expect(build.log).not.toContain('cannot decide')
+  })
+
+  it('with no local slot (--max-jobs 0), builds on the builders the agent picks, through Nix\'s own hook', async () => {
+    const m = lan.host('m')
+    // Six builds on 2 x 2 builder slots: more than fit at once if they all started together.
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-remote`, 6, 1)
+    const build = await nixBuild(m, jobs, ['--max-jobs', '0', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`agent deciding, 6 x 1 s, --max-jobs 0: ${summary(build)}`)
+    expect(build.outputs).toHaveLength(6)
+    // Which builder is the agent's choice; Nix starts one remote build at a time, so on a busy
+    // machine each may end before the next starts and one builder can take them all.
+    for (const o of build.outputs) {
+      expect(['b1', 'b2']).toContain(o.builtOn)
+      expect(build.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${lan.host(o.builtOn).address}'`)
+      const name = o.path.slice('/nix/store/'.length + 33)
+      expect(build.log).toMatch(new RegExp(`buildmesh: /nix/store/[a-z0-9]{32}-${name}\\.drv: build on ${lan.host(o.builtOn).address.replaceAll('.', '\\.')}\n`))
+    }
+    expect(build.log).not.toContain('cannot decide')
+  })
+
+  it('fails a build that fails on the builder as Nix\'s own hook does, with the builder\'s log', async () => {
+    const m = lan.host('m')
+    const file = join(m.dir, 'failing.nix')
+    await writeFile(file, `derivation { name = "fails"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "read h < /proc/sys/kernel/hostname; echo \\"no luck on $h\\" >&2; exit 3" ]; tag = "${lan.prefix}"; }\n`)
+    const result = await m.run('nix-build', [file, '--no-out-link', '--max-jobs', '0', '--builders', `@${master.nixFile}`], { allowFailure: true })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/no luck on b[12]/)
+    expect(result.stderr).toMatch(/build of '\/nix\/store\/\S+-fails\.drv' on 'ssh-ng:\/\/root@10\.77\.0\.[23]' failed/)
+  })
+
+  it('sends the overflow to the builders once the master\'s slots are full', async () => {
+    const m = lan.host('m')
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-full`, 5, 2)
+    const build = await nixBuild(m, jobs, ['--max-jobs', '1', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`agent deciding, 5 x 2 s, --max-jobs 1: ${summary(build)}`)
+    expect(build.outputs).toHaveLength(5)
+    expect(build.counts.get('m') ?? 0).toBeGreaterThanOrEqual(1)
+    const remote = build.outputs.filter((o) => o.builtOn !== 'm')
+    // Nix asks about every ready derivation in one pass, each with amWilling = 1 (no local build
+    // has started yet), and again each time its one slot frees: the agent must count its own
+    // `local` answers against the master's slots for the overflow to reach the builders.
+    expect(remote.length, 'builds sent to the builders').toBeGreaterThanOrEqual(3)
+    for (const o of remote) {
+      expect(['b1', 'b2']).toContain(o.builtOn)
+      expect(build.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${lan.host(o.builtOn).address}'`)
+    }
+    expect(build.log).not.toContain('cannot decide')
+  })
+})

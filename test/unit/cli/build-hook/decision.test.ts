@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import type { BuilderScope } from '../../../../cli/build-hook/builders.ts'
+import { decideParams, planFromAnswer } from '../../../../cli/build-hook/decision.ts'
+
+const line = 'ssh-ng://root@10.77.0.2 x86_64-linux /k 2 1 - - AAAA'
+const agent: BuilderScope = { kind: 'agent' }
+const listed: BuilderScope = { kind: 'hosts', hosts: ['10.77.0.2', '10.77.0.3'], otherStores: false }
+const request = { amWilling: false, system: 'x86_64-linux', drvPath: '/nix/store/abc-j.drv', requiredFeatures: ['kvm'] }
+
+describe('the agent\'s decision', () => {
+  it('asks with the request, and with allowed hosts only when the builders setting lists them', () => {
+    expect(decideParams(request, agent, undefined)).toEqual({ system: 'x86_64-linux', requiredFeatures: ['kvm'], amWilling: false, drvPath: '/nix/store/abc-j.drv' })
+    expect(decideParams(request, listed, undefined)).toEqual({ ...decideParams(request, agent, undefined), allowedHosts: ['10.77.0.2', '10.77.0.3'] })
+    expect(decideParams(request, agent, 3)).toEqual({ ...decideParams(request, agent, undefined), maxJobs: 3 })
+  })
+
+  it.each([
+    [{ kind: 'local' }, { kind: 'answer', reply: 'decline', decided: 'local' }],
+    [{ kind: 'impossible' }, { kind: 'answer', reply: 'decline', decided: 'impossible' }],
+    [{ kind: 'postpone' }, { kind: 'answer', reply: 'postpone', decided: 'postpone' }],
+    [{ kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: 'r-1' }, { kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: 'r-1' }],
+    [{ kind: 'remote', nixLine: line }, { kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: undefined }]
+  ])('%j becomes %j', (answer, plan) => {
+    expect(planFromAnswer(answer, listed)).toEqual(plan)
+  })
+
+  it.each([
+    [null, /not an object/],
+    [{ kind: 'elsewhere' }, /unknown kind "elsewhere"/],
+    [{ kind: 'remote' }, /remote without a machine line/],
+    [{ kind: 'remote', nixLine: `${line}\nssh-ng://root@6.6.6.6 x86_64-linux` }, /line break, ; or #/],
+    [{ kind: 'remote', nixLine: `${line};ssh-ng://root@6.6.6.6` }, /line break, ; or #/],
+    [{ kind: 'remote', nixLine: 'http://cache x86_64-linux' }, /not an SSH store/],
+    [{ kind: 'remote', host: '10.77.0.3', nixLine: line }, /host 10.77.0.3 is not the machine line's 10.77.0.2/],
+    [{ kind: 'remote', nixLine: line.replace('10.77.0.2', '10.77.0.9') }, /10.77.0.9 is not among the builders Nix allows/],
+    [{ kind: 'remote', nixLine: line, reservation: 7 }, /bad reservation id/]
+  ])('refuses %j', (answer, why) => {
+    expect(() => planFromAnswer(answer, listed)).toThrow(why)
+  })
+
+  it('takes any host when the choice is the agent\'s', () => {
+    expect(planFromAnswer({ kind: 'remote', nixLine: line.replace('10.77.0.2', '10.77.0.9') }, agent)).toMatchObject({ host: '10.77.0.9' })
+  })
+})

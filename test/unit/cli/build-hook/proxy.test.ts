@@ -1,0 +1,115 @@
+import { rm } from 'node:fs/promises'
+import { PassThrough } from 'node:stream'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { nixLog } from '../../../../cli/build-hook/nix-log.ts'
+import { BuildHookProxy } from '../../../../cli/build-hook/proxy.ts'
+import { encodeStrings } from '../../../../cli/build-hook/protocol.ts'
+import { RealHook } from '../../../../cli/build-hook/real-hook.ts'
+import { Collector, makeFakeHook, nixSettings, nixTry, type FakeHook } from './fake-hook.ts'
+
+const AGENT_FILE = '/var/lib/buildmesh/nix-machines'
+const line = (host: string): string => `ssh-ng://root@${host} x86_64-linux /k 2 1 - - -`
+
+/**
+ * The hook between a scripted Nix and a fake agent, with fake-build-remote.ts as Nix's own hook.
+ * (Hand-overs, where that hook talks to Nix directly, are tested through the real command.)
+ */
+describe('the build hook proxy', () => {
+  let fake: FakeHook
+  let input: PassThrough
+  let output: Collector
+  let calls: Array<[string, unknown]>
+
+  beforeEach(async () => {
+    fake = await makeFakeHook()
+    input = new PassThrough()
+    output = new Collector()
+    calls = []
+  })
+  afterEach(async () => {
+    await rm(fake.dir, { recursive: true, force: true })
+  })
+
+  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}): BuildHookProxy {
+    return new BuildHookProxy({
+      input,
+      output,
+      askAgent: async (method, params) => {
+        calls.push([method, params])
+        return method === 'decide' ? answers.shift() : { released: true }
+      },
+      readText: async () => null,
+      startRealHook: async (mode) => await RealHook.start({
+        command: { file: fake.script, argv0: 'build-remote' },
+        verbosity: '4',
+        passFds: [],
+        env: { ...process.env, FAKE_RECORD: fake.record, ...env }
+      }, mode),
+      log: nixLog(output, 4)
+    }, { agentMachinesFile: AGENT_FILE })
+  }
+
+  it('answers local, impossible and postpone itself, asking the agent each time', async () => {
+    const running = proxy([{ kind: 'local' }, { kind: 'impossible' }, { kind: 'postpone' }]).run()
+    input.end(Buffer.concat([nixSettings(`${line('10.0.0.1')};${line('10.0.0.2')}`), nixTry(1).bytes, nixTry(2).bytes, nixTry(3, false).bytes]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# decline', '# postpone'])
+    expect(calls).toEqual([1, 2, 3].map((n) => ['decide', {
+      maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: n !== 3, drvPath: nixTry(n).request.drvPath, allowedHosts: ['10.0.0.1', '10.0.0.2']
+    }]))
+    expect(await fake.records()).toEqual([])
+  })
+
+  it('builds on the agent\'s choice through Nix\'s own hook, set to that one machine, then only passes bytes', async () => {
+    const running = proxy([{ kind: 'remote', host: '10.0.0.1', nixLine: line('10.0.0.1'), reservation: 'r-1' }], { FAKE_EXIT: '7' }).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input', '/nix/store/b-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(7)
+
+    // Log lines come first (Nix shows them), then the answer and the store URI Nix reads after it.
+    expect(output.text).toBe([
+      'plain line from the fake',
+      '@nix {"action":"msg","level":1,"msg":"fake: connecting"}',
+      '# accept',
+      'ssh-ng://root@10.0.0.1',
+      '@nix {"action":"msg","level":0,"msg":"fake: built"}',
+      ''
+    ].join('\n').replace(/^/, `@nix {"action":"msg","level":4,"msg":"buildmesh: ${nixTry(1).request.drvPath}: build on 10.0.0.1"}\n`))
+    expect(await fake.records()).toEqual([
+      { argv: ['4'], builders: line('10.0.0.1'), settings: 3 },
+      { try: nixTry(1, false).request },
+      { inputs: ['/nix/store/a-input', '/nix/store/b-input'], outputs: ['out'], stdinEnded: true }
+    ])
+    // The agent's own file leaves it the whole choice: no allowed hosts. The slot is given back.
+    expect(calls).toEqual([
+      ['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: nixTry(1).request.drvPath }],
+      ['release', { reservation: 'r-1' }]
+    ])
+  })
+
+  it('passes a declined or postponed machine on (a decline without a free local slot as postpone) and asks the agent again', async () => {
+    const running = proxy([
+      { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-1' },
+      { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-2' },
+      { kind: 'remote', nixLine: line('10.0.0.3'), reservation: 'r-3' },
+      { kind: 'local' }
+    ]).run()
+    input.end(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, true).bytes, nixTry(2, false).bytes, nixTry(3, false).bytes, nixTry(4, true).bytes]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# postpone', '# postpone', '# decline'])
+    expect(calls.filter(([method]) => method === 'release')).toEqual(['r-1', 'r-2', 'r-3'].map((reservation) => ['release', { reservation }]))
+    const records = await fake.records()
+    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.2'), line('10.0.0.2'), line('10.0.0.3')])
+    // Each of Nix's hooks saw its one request, then the end of its input.
+    expect(records.filter((r) => 'ended' in r)).toHaveLength(3)
+  })
+
+  it('answers decline-permanently to an empty builders setting, as Nix\'s own hook does, without asking', async () => {
+    const running = proxy([]).run()
+    input.end(Buffer.concat([nixSettings(' # none '), nixTry(1).bytes]))
+    expect(await running).toBe(0)
+    expect(output.text).toBe('# decline-permanently\n')
+    expect(calls).toEqual([])
+  })
+})
