@@ -136,15 +136,22 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   })
   const work = workOf(request)
   if (work === undefined) {
-    const claimed = new Set(listPlan(queued, slots).slotOf)
-    const left = slots.filter((s, k) => s.open && !claimed.has(k) && fits(s.candidate)).map((s) => s.candidate)
-    return left.length === 0 ? wait : place(left.reduce((a, b) => better(a, b, (c) => -rate(c, request))))
+    const ready = candidates.filter((c) => fits(c) && free(c))
+    return ready.length === 0 ? wait : place(ready.reduce((a, b) => better(a, b, (c) => -rate(c, request))))
   }
 
   const mine = seconds(request, work)
   const planned = slots[listPlan([{ fits, seconds: mine, earliest: 0, weight: work }, ...queued], slots).slotOf[0] as number]
   if (planned?.open === true) return place(planned.candidate)
-  return wait
+  const open = slots.filter((s) => s.open && fits(s.candidate))
+  if (canWaitHere || open.length === 0) return wait
+  // Waiting now means a postpone, and Nix asks again only at its next poll. Worth it only if the
+  // ends of all, each weighted by its work (a long build is likelier to be awaited), come out
+  // sooner than with this one started now where it ends soonest.
+  const now = open.reduce((a, b) => better(a.candidate, b.candidate, mine) === a.candidate ? a : b)
+  const ifNow = listPlan(queued, slots.map((s) => s === now ? { ...s, open: false, freeAt: mine(now.candidate) } : s)).weightedEnds + work * mine(now.candidate)
+  const ifWait = listPlan([{ fits, seconds: mine, earliest: p.pollSeconds, weight: work }, ...queued], slots).weightedEnds
+  return ifWait < ifNow ? wait : place(now.candidate)
 }
 
 /** The candidate with the lower score; on a tie the master (no copying), then more cores. */

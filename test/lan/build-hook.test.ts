@@ -89,8 +89,9 @@ describe('mesh build-hook with the real Nix 2.8', () => {
     const build = await nixBuild(m, jobs, ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '--option', 'build-hook', agentDownHook])
     console.info(`agent unreachable, 4 x 1 s, --max-jobs 4: ${summary(build)}`)
     expect(build.outputs).toHaveLength(4)
-    // Nix's own policy: every builder with a free slot wins over the idle master (2 x 2 slots).
-    expect([...build.counts.keys()].sort()).toEqual(['b1', 'b2'])
+    // Nix's own policy: a builder with a free slot wins over the idle master, so nothing is built
+    // here; which builders depends on how fast earlier builds finish on a busy machine.
+    expect(build.counts.get('m') ?? 0).toBe(0)
     for (const o of build.outputs) expect(build.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${lan.host(o.builtOn).address}'`)
     expect(build.log).toContain('buildmesh: the agent cannot decide (cannot reach the buildmesh agent at /run/buildmesh/nobody-here.sock')
   })
