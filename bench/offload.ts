@@ -57,9 +57,11 @@ async function timeToListing (lan: Lan, meshKey: string, master: Awaited<ReturnT
     '--ssh-host-key', `${sshd.hostKeyFile}.pub`, '--authorized-keys', authorizedKeys])
   await waitFor(async () => (await readOr(nixFile)).includes(line), { timeoutMs: 20_000, intervalMs: 10, what: `${host.name} in the master's Nix file` })
   const listed = performance.now() - spawnedAt
-  await waitFor(async () => (await readOr(authorizedKeys)).includes('buildmesh:'), { timeoutMs: 5000, intervalMs: 10, what: `the master's key on ${host.name}` })
-  const keyAfterListingMs = logTime(agent.output(), 'authorized master key') -
-    logTime(master.process.output(), 'wrote Nix machines file', (e) => Array.isArray(e.builders) && e.builders.includes(host.name))
+  // The log lines follow the writes they report, so they may lag the files: wait for them.
+  const { ms: keyAfterListingMs } = await waitFor(() => ({
+    ms: logTime(agent.output(), 'authorized master key') -
+      logTime(master.process.output(), 'wrote Nix machines file', (e) => Array.isArray(e.builders) && e.builders.includes(host.name))
+  }), { timeoutMs: 5000, what: `the log lines of ${host.name}'s listing and authorization` })
   await agent.stop()
   await sshd.process.stop()
   await waitFor(async () => !(await readOr(nixFile)).includes(line), { timeoutMs: 10_000, what: `${host.name} gone from the Nix file` })

@@ -19,7 +19,10 @@ export interface BuildRequest {
   queue?: QueuedBuild[]
 }
 
-export type QueuedBuild = Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'>
+export interface QueuedBuild extends Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'> {
+  /** Seconds until Nix asks about it again: 0 if later in this same round of questions. */
+  askedAgainIn?: number
+}
 
 /** A machine that could take the build: a remote builder, or the master itself. */
 export interface Candidate {
@@ -132,7 +135,7 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   // Waiting builds of unknown work have no place in a plan by length.
   const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
     const w = workOf(job)
-    return w === undefined ? [] : [{ fits: (c: Candidate) => canBuild(c, job), seconds: seconds(job, w), earliest: 0, weight: w }]
+    return w === undefined ? [] : [{ fits: (c: Candidate) => canBuild(c, job), seconds: seconds(job, w), earliest: job.askedAgainIn ?? 0, weight: w }]
   })
   const work = workOf(request)
   if (work === undefined) {

@@ -1,5 +1,5 @@
 import type { CopyFacts } from './store-copy.ts'
-import { fingerprint, type SshFacts, type SshTarget } from './ssh-probe.ts'
+import { fingerprint, NO_PINNED_KEY_TYPE, type SshFacts, type SshTarget } from './ssh-probe.ts'
 
 export type StepId = 'reachable' | 'host-key' | 'login' | 'daemon' | 'trusted' | 'copy' | 'disk'
 export type StepStatus = 'pass' | 'fail' | 'skip'
@@ -60,7 +60,7 @@ function trustAdvice (user: string): string {
 function reachable (t: CheckTarget, ssh: SshFacts): StepResult {
   const where = `${t.host}:${t.port}`
   const error = ssh.connectError
-  if (error === null) return pass('reachable', `sshd answers at ${where}`)
+  if (error === null || error.code === NO_PINNED_KEY_TYPE) return pass('reachable', `sshd answers at ${where}`)
   const detail = error.code === 'ECONNREFUSED'
     ? `nothing listens on ${where} (connection refused)`
     : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH'
@@ -69,7 +69,11 @@ function reachable (t: CheckTarget, ssh: SshFacts): StepResult {
   return fail('reachable', detail, `Start sshd on the builder (or give its agent the right --ssh-port) and make sure this master can reach ${where}.`)
 }
 
-function hostKey (t: CheckTarget, offered: string): StepResult {
+function hostKey (t: CheckTarget, offered: string | null): StepResult {
+  if (offered === null) {
+    return fail('host-key', `sshd at ${t.host}:${t.port} holds no ${t.hostKey?.split(' ')[0] ?? ''} host key, which is the type the builder's agent reported`,
+      `Point the builder's agent's --ssh-host-key at a public key sshd serves (HostKey in sshd_config), or find out what else answers at ${t.host}:${t.port}.`)
+  }
   if (t.hostKey === null) {
     return fail('host-key', `the builder reported no host key to pin (sshd offers ${fingerprint(offered)})`, 'Give the builder\'s agent --ssh-host-key naming the public host key file of its sshd.')
   }
@@ -90,7 +94,8 @@ function daemon (t: CheckTarget, facts: NonNullable<SshFacts['daemon']>): StepRe
   if (facts.hello !== null) return pass('daemon', `Nix ${facts.hello.nixVersion ?? '(version not sent)'} daemon, protocol ${facts.hello.protocol}`)
   const failure = facts.failure ?? { reason: 'protocol', message: 'no answer', exitCode: null, stderr: '' }
   const said = lastLine(failure.stderr)
-  const quoted = said === '' ? failure.message : `"${said}"`
+  // What the remote command printed in place of the protocol says more than its stderr.
+  const quoted = failure.reason === 'not-daemon' || said === '' ? failure.message : `"${said}"`
   if (failure.reason === 'timeout') {
     return fail('daemon', 'no answer from the store daemon in time', 'Look at the builder\'s load and nix-daemon: a daemon that cannot open its store hangs like this.')
   }
@@ -102,7 +107,7 @@ function daemon (t: CheckTarget, facts: NonNullable<SshFacts['daemon']>): StepRe
     return fail('daemon', `${t.user} has no login shell on the builder: ${quoted}`, `Give ${t.user} a login shell on the builder: sshd runs the forced command through it.`)
   }
   if (failure.reason === 'not-daemon' || /protocol mismatch/.test(failure.stderr)) {
-    return fail('daemon', `sshd runs another command than nix-daemon --stdio for this master's key: ${failure.reason === 'not-daemon' ? failure.message : quoted}`,
+    return fail('daemon', `sshd runs another command than nix-daemon --stdio for this master's key: ${quoted}`,
       'Widen this master\'s line in the builder\'s authorized_keys to restrict,command="nix-daemon --stdio": the builder lists use ssh-ng://, which speaks to the store daemon.')
   }
   if (/No space left on device/.test(failure.stderr)) return fail('daemon', `the builder's store is full: ${quoted}`, diskAdvice())
@@ -160,7 +165,7 @@ export function judge (target: CheckTarget, ssh: SshFacts, copied: CopyFacts | n
     if (found.status === 'fail' && step !== 'trusted') blocker = found
   }
   add('reachable', () => reachable(target, ssh))
-  add('host-key', () => ssh.offeredKey === null ? null : hostKey(target, ssh.offeredKey))
+  add('host-key', () => ssh.offeredKey === null && ssh.connectError?.code !== NO_PINNED_KEY_TYPE ? null : hostKey(target, ssh.offeredKey))
   add('login', () => login(target, ssh))
   add('daemon', () => ssh.daemon === null ? null : daemon(target, ssh.daemon))
   add('trusted', () => ssh.daemon === null ? null : trusted(target, ssh.daemon))

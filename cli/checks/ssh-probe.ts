@@ -34,10 +34,13 @@ export interface DaemonFacts {
   trustError: string | null
 }
 
+/** `connectError.code` of an sshd that holds no host key of the pinned key's type. */
+export const NO_PINNED_KEY_TYPE = 'ENOPINNEDKEYTYPE'
 const MAX_STDERR = 4096
 /** How long to wait for the exit status and last stderr of a remote command that hung up. */
 const EXIT_GRACE_MS = 1000
 
+/** What `ssh-keygen -l` shows for an OpenSSH public key line. */
 export function fingerprint (key: string): string {
   const blob = Buffer.from(key.split(' ')[1] ?? '', 'base64')
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`
@@ -69,7 +72,9 @@ export async function probeSsh (target: SshTarget, privateKey: Buffer, signal: A
     const fail = (err: Error & { code?: string }): void => {
       if (settled) return
       settled = true
-      if (facts.offeredKey === null) facts.connectError = { code: err.code ?? null, message: err.message }
+      // An sshd without a key of the pinned type fails key exchange: it answered, with another key.
+      const otherKeyType = /no matching host key format/.test(err.message) ? NO_PINNED_KEY_TYPE : null
+      if (facts.offeredKey === null) facts.connectError = { code: err.code ?? otherKeyType, message: err.message }
       else if (pinned !== null && facts.offeredKey === keyLine(pinned)) facts.loginError = err.message
       resolve(false)
     }
@@ -77,19 +82,26 @@ export async function probeSsh (target: SshTarget, privateKey: Buffer, signal: A
     client.on('error', fail)
     signal.addEventListener('abort', () => { fail(Object.assign(new Error('no answer in time'), { code: 'ETIMEDOUT' })) }, { once: true })
   })
-  client.connect({
-    host: target.host,
-    port: target.port,
-    username: target.user,
-    readyTimeout: 3_600_000, // the caller's signal is the deadline
-    privateKey,
-    authHandler: ['publickey'],
-    hostVerifier: (key: Buffer) => {
-      facts.offeredKey = keyLine(key)
-      return pinned !== null && key.equals(pinned)
-    },
-    ...(target.hostKey === null ? {} : { algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) } })
-  })
+  try {
+    client.connect({
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      readyTimeout: 3_600_000, // the caller's signal is the deadline
+      privateKey,
+      authHandler: ['publickey'],
+      hostVerifier: (key: Buffer) => {
+        facts.offeredKey = keyLine(key)
+        return pinned !== null && key.equals(pinned)
+      },
+      ...(target.hostKey === null ? {} : { algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) } })
+    })
+  } catch (err) {
+    // ssh2 throws at once on a key it cannot parse: record it like any failure to get through.
+    settled = true
+    facts.connectError = { code: null, message: (err as Error).message }
+    return facts
+  }
   try {
     facts.loggedIn = await ready
     if (facts.loggedIn) facts.daemon = await askDaemon(client, signal)
@@ -130,7 +142,11 @@ async function askDaemon (client: Client, signal: AbortSignal): Promise<DaemonFa
     daemon.hello = await Promise.race([nix.handshake(), timedOut])
   } catch (err) {
     // The remote command's last words explain a hang-up: "nix-daemon: not found", for one.
-    if (!signal.aborted) await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, EXIT_GRACE_MS))])
+    if (!signal.aborted) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, EXIT_GRACE_MS) })])
+      clearTimeout(timer)
+    }
     const reason = signal.aborted ? 'timeout' : err instanceof NixDaemonError ? err.reason : 'protocol'
     daemon.failure = { reason, message: (err as Error).message, exitCode, stderr: stderr.trim() }
     return daemon

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import ssh2 from 'ssh2'
 import { BuildmeshError, UsageError } from '../../common/errors.ts'
 import { defaultSocketPath } from '../../common/paths.ts'
 import { defaultEligibilityPolicy } from '../../scheduler/eligibility.ts'
@@ -37,6 +38,19 @@ function pattern (text: string | undefined): RegExp | null {
   }
 }
 
+/** The master's key as the lists name it; one that SSH could not use fails the command, not every builder. */
+async function readPrivateKey (path: string): Promise<Buffer> {
+  let key: Buffer
+  try {
+    key = await readFile(path)
+  } catch (err) {
+    throw new BuildmeshError('ERR_SSH_KEY', `cannot read the master's SSH key ${path}: ${(err as Error).message} (run mesh test as the agent's user)`)
+  }
+  const parsed = ssh2.utils.parseKey(key)
+  if (parsed instanceof Error) throw new BuildmeshError('ERR_SSH_KEY', `the master's SSH key ${path} is not usable: ${parsed.message}`)
+  return key
+}
+
 export const testCommand: Command = {
   name: 'test',
   summary: 'check that each trusted builder can take builds, and say what to fix',
@@ -60,18 +74,14 @@ ${formatOptions(testOptions)}
     const [peers, self, lists] = await Promise.all([
       askAgent(socket, 'peers') as Promise<PeerView[]>,
       askAgent(socket, 'self') as Promise<{ builder: Advertisement | null }>,
+      // Asked only for the key the lists name: eligibility does not decide what gets tested.
       askAgent(socket, 'builders', {}) as Promise<{ sshKeyPath: string }>
     ])
     // The master builds locally, not over SSH: it is no builder of its own.
     const selected = peers.filter((p) => p.name !== self.builder?.name && (matches === null || matches.test(p.name)))
     const targets = selected.filter((p) => p.trusted).map(checkTarget).filter((t): t is CheckTarget => t !== null)
-    if (targets.length === 0) throw new NoPeerToTestError(positionals[0], selected)
-    let privateKey: Buffer
-    try {
-      privateKey = await readFile(lists.sshKeyPath)
-    } catch (err) {
-      throw new BuildmeshError('ERR_SSH_KEY', `cannot read the master's SSH key ${lists.sshKeyPath}: ${(err as Error).message} (run mesh test as the agent's user)`)
-    }
+    if (targets.length === 0) throw new NoPeerToTestError(positionals[0], selected.filter((p) => !p.trusted))
+    const privateKey = await readPrivateKey(lists.sshKeyPath)
     const checks = await checkBuilders(targets, {
       probeSsh,
       copyRoundTrip: async (target, signal) => await copyRoundTrip(target, signal, { keyPath: lists.sshKeyPath, env: io.env })

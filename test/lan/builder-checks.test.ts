@@ -25,11 +25,11 @@ function failure (stdout: string): { line: string, advice: string } {
 }
 
 /**
- * `mesh test` and `mesh status` on a master with eight real builders: one healthy, one with a
- * skewed clock (healthy otherwise), and six each broken in one real way.
+ * `mesh test` and `mesh status` on a master with nine real builders: one healthy, one with a
+ * skewed clock (healthy otherwise), and seven each broken in one real way.
  */
 describe('mesh test and mesh status on a LAN', () => {
-  const names = ['ok', 'nosshd', 'rekeyed', 'nokey', 'nopath', 'untrusted', 'full', 'skewed'] as const
+  const names = ['ok', 'nosshd', 'rekeyed', 'nokey', 'nopath', 'untrusted', 'full', 'narrow', 'skewed'] as const
   const lan = useLan({ hosts: ['m', ...names] })
 
   it('passes a healthy builder, names each broken one\'s fault and fix, and shows a skewed clock', async () => {
@@ -44,7 +44,7 @@ describe('mesh test and mesh status on a LAN', () => {
     // The agent measures free disk where the store is when it starts: make it be there.
     await mkdir(host('full').pathOnMachine('/nix/store'), { recursive: true })
     await Promise.all([
-      ...(['ok', 'nosshd', 'rekeyed', 'nokey', 'nopath', 'full'] as const).map(async (n) => await startBuilder(host(n), { meshKey })),
+      ...(['ok', 'nosshd', 'rekeyed', 'nokey', 'nopath', 'full', 'narrow'] as const).map(async (n) => await startBuilder(host(n), { meshKey })),
       startBuilder(host('untrusted'), { meshKey, args: ['--ssh-user', BUILD_USER.name] }),
       startSkewedBuilder(host('skewed'), meshKey, SKEW_MS)
     ])
@@ -58,6 +58,9 @@ describe('mesh test and mesh status on a LAN', () => {
     await (await builderSshd(host('nosshd'))).process.stop()
     await regenerateHostKey(host('rekeyed'))
     await writeFile(join(host('nokey').dir, 'authorized_keys'), '')
+    // The master's line narrowed to the legacy ssh:// protocol, which ssh-ng:// cannot speak.
+    const narrowKeys = join(host('narrow').dir, 'authorized_keys')
+    await writeFile(narrowKeys, (await readFile(narrowKeys, 'utf8')).replace('command="nix-daemon --stdio"', 'command="nix-store --serve --write"'))
     await hideNixFromSshSessions(host('nopath'))
     await mountSmallStore(host('full'), 32)
     await waitFor(async () => ((await peersOf(m)).find((p) => p.name === 'full')?.freeDiskBytes ?? Infinity) < 100 * 1024 * 1024,
@@ -79,7 +82,8 @@ describe('mesh test and mesh status on a LAN', () => {
       nopath: 'reachable:pass host-key:pass login:pass daemon:fail trusted:skip copy:skip disk:pass',
       // An untrusted user may still copy content-addressed paths such as the check's text file.
       untrusted: 'reachable:pass host-key:pass login:pass daemon:pass trusted:fail copy:pass disk:pass',
-      full: 'reachable:pass host-key:pass login:pass daemon:pass trusted:pass copy:pass disk:fail'
+      full: 'reachable:pass host-key:pass login:pass daemon:pass trusted:pass copy:pass disk:fail',
+      narrow: 'reachable:pass host-key:pass login:pass daemon:fail trusted:skip copy:skip disk:pass'
     })
 
     const healthy = await mesh(m, ['test', '^ok$'])
@@ -95,7 +99,8 @@ describe('mesh test and mesh status on a LAN', () => {
       ['nokey', /login with the master's key: sshd refused this master's key for root \(All configured authentication methods failed\)$/, /Let the builder's agent add this master's key again/],
       ['nopath', /store daemon answers: nix-daemon is not on root's PATH there: "bash: line 1: nix-daemon: command not found"$/, /Put nix-daemon on the PATH that sshd gives root's non-interactive sessions/],
       ['untrusted', new RegExp(`SSH user trusted by the store: the builder's nix-daemon does not trust ${BUILD_USER.name}$`), new RegExp(`Add ${BUILD_USER.name} to trusted-users in the builder's nix\\.conf`)],
-      ['full', /free disk over the threshold: only \d+ MiB free on the builder's store \(needs 100 MiB\)$/, /Free space on the builder's store/]
+      ['full', /free disk over the threshold: only \d+ MiB free on the builder's store \(needs 100 MiB\)$/, /Free space on the builder's store/],
+      ['narrow', /store daemon answers: sshd runs another command than nix-daemon --stdio for this master's key: "error: protocol mismatch"$/, /Widen this master's line in the builder's authorized_keys to restrict,command="nix-daemon --stdio"/]
     ]
     const runs = await Promise.all(expected.map(async ([name]) => await mesh(m, ['test', `^${name}$`])))
     for (const [i, [name, line, advice]] of expected.entries()) {
@@ -124,6 +129,6 @@ describe('mesh test and mesh status on a LAN', () => {
     expect(table).toMatch(/^warning: skewed's clock is (9|10)\.\d s ahead of this master's \(more than 5\.0 s\): a skewed clock breaks signatures/m)
     expect(table).not.toMatch(/^warning: (?!skewed)/m)
 
-    console.info(`builders ready after ${readyAt - startedAt} ms; mesh test of all eight took ${allTookMs} ms; whole test ${Date.now() - startedAt} ms`)
+    console.info(`builders ready after ${readyAt - startedAt} ms; mesh test of all nine took ${allTookMs} ms; whole test ${Date.now() - startedAt} ms`)
   })
 })

@@ -23,7 +23,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
   // Nix starts a build we declined one round later, at the same instant; until then the slot it
   // takes looks free, and a second request in the same round would be told the same slot.
   const promisedLocal = new Map<string, number>()
-  const waiting = new Map<string, QueuedBuild & { askedAt: number }>()
+  const waiting = new Map<string, QueuedBuild & { askedAt: number, until: 'build-end' | 'poll' }>()
 
   // Cores each build there keeps busy, shared out when they want more than the machine has.
   const threads = (b: StartedBuild, v: MachineView): number => isBigParallel(b) ? Math.min(v.machine.cores, policy.bigParallelCores) : 1
@@ -56,16 +56,26 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
     const expectedWork = init.history ? request.pastWork : undefined
     const needs = { system: request.system, requiredFeatures: request.requiredFeatures, ...(expectedWork === undefined ? {} : { expectedWork }) }
-    const decision = planBuild({ ...needs, amWilling, ...(init.history ? { queue: [...waiting.values()] } : {}) }, candidates, policy)
+    // Nix asks a goal it left waiting for a slot again when any build ends, in name order, and a
+    // postponed one at its next poll.
+    const nextEnd = Math.min(policy.pollSeconds, ...candidates.flatMap((c) => c.endsIn ?? []))
+    const queue = [...waiting].map(([name, w]) => ({
+      system: w.system,
+      requiredFeatures: w.requiredFeatures,
+      ...(w.expectedWork === undefined ? {} : { expectedWork: w.expectedWork }),
+      askedAgainIn: w.until === 'poll' ? Math.max(0, w.askedAt + policy.pollSeconds - pool.now)
+        : w.askedAt < pool.now && name > request.name ? 0 : nextEnd
+    }))
+    const decision = planBuild({ ...needs, amWilling, ...(init.history ? { queue } : {}) }, candidates, policy)
     switch (decision.kind) {
       case 'remote':
         return { kind: 'accept', machine: decision.name }
       case 'postpone':
-        // Asleep until Nix's next poll: a slot kept for it would stand idle.
+        waiting.set(request.name, { ...needs, askedAt: pool.now, until: 'poll' })
         return { kind: 'postpone' }
       default:
         if (decision.kind === 'local' && amWilling) promisedLocal.set(request.name, pool.now)
-        else waiting.set(request.name, { ...needs, askedAt: pool.now })
+        else waiting.set(request.name, { ...needs, askedAt: pool.now, until: 'build-end' })
         return { kind: 'decline' }
     }
   }

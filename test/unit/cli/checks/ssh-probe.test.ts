@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fingerprint, probeSsh, type SshTarget } from '../../../../cli/checks/ssh-probe.ts'
-import { ED25519_KEY } from '../../../support/advertisements.ts'
+import { fingerprint, NO_PINNED_KEY_TYPE, probeSsh, type SshTarget } from '../../../../cli/checks/ssh-probe.ts'
+import { ECDSA_P256_KEY, ED25519_KEY } from '../../../support/advertisements.ts'
 import { canRunSshd, freePort, makeKey, startLoopbackSshd, type LoopbackSshd } from '../../../support/loopback-sshd.ts'
 
 const FAKE_DAEMON = resolve(import.meta.dirname, '../../../support/fake-nix-daemon-main.ts')
@@ -54,6 +54,11 @@ describe.skipIf(!canRunSshd)('probeSsh against a real sshd', () => {
       expect(facts).toEqual({ connectError: null, offeredKey: sshd.hostKey, loginError: null, loggedIn: false, daemon: null })
     }
     expect(fingerprint(sshd.hostKey)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/)
+  })
+
+  it('records an sshd without a host key of the pinned type as answering, with another key', async () => {
+    const facts = await probeSsh(target({ hostKey: ECDSA_P256_KEY }), privateKey, AbortSignal.timeout(10_000))
+    expect(facts).toMatchObject({ connectError: { code: NO_PINNED_KEY_TYPE }, offeredKey: null, loggedIn: false })
   })
 
   it('records sshd refusing the master\'s key', async () => {
