@@ -1,33 +1,16 @@
 import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import { AuthorizedKeysFile } from '../../../agent/authorized-keys.ts'
-import { freePort, run, stopChild, type Run } from '../../support/loopback-sshd.ts'
+import { canRunSshd, run, startLoopbackSshd, stopChild, type LoopbackSshd, type Run } from '../../support/loopback-sshd.ts'
 
-const SSHD = '/usr/sbin/sshd'
-const canRun = process.getuid?.() === 0 && existsSync(SSHD) && existsSync('/usr/bin/nix-daemon')
+const canRun = canRunSshd && existsSync('/usr/bin/nix-daemon')
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const peerId = (seed: number): string => `12D3KooW${Array.from({ length: 44 }, (_, i) => BASE58[(seed + i * 5) % 58]).join('')}`
-
-async function startSshd (config: string, port: number): Promise<ChildProcess> {
-  // sshd re-executes itself for each connection, so it must be started by absolute path.
-  const sshd = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  await new Promise<void>((resolve, reject) => {
-    sshd.stderr?.setEncoding('utf8')
-    sshd.stderr?.on('data', (chunk: string) => {
-      log += chunk
-      if (log.includes(`Server listening on 127.0.0.1 port ${port}.`)) resolve()
-    })
-    sshd.on('exit', (code) => { reject(new Error(`sshd exited with ${code}: ${log}`)) })
-  })
-  return sshd
-}
 
 /**
  * Speaks the first message of the Nix worker protocol over `ssh ... true` and returns the
@@ -58,10 +41,9 @@ async function workerHandshake (sshArgs: string[]): Promise<{ magic: bigint | nu
 describe.skipIf(!canRun)('an authorized_keys line written by AuthorizedKeysFile, read by the real sshd', () => {
   it('forces nix-daemon --stdio, which Nix\'s ssh-ng store accepts, and a revoked key is refused', { timeout: 60_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'buildmesh-sshd-'))
-    let sshd: ChildProcess | undefined
+    let sshd: LoopbackSshd | undefined
     try {
-      const port = await freePort()
-      for (const name of ['host', 'master', 'other']) {
+      for (const name of ['master', 'other']) {
         expect((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)])).code).toBe(0)
       }
       const masterKey = await readFile(join(dir, 'master.pub'), 'utf8')
@@ -74,23 +56,8 @@ describe.skipIf(!canRun)('an authorized_keys line written by AuthorizedKeysFile,
       // A line the user keeps: the other key logs in without a forced command.
       await writeFile(authorizedKeys, `${otherKey.trim()}\n${await readFile(authorizedKeys, 'utf8')}`)
 
-      const config = join(dir, 'sshd_config')
-      await writeFile(config, [
-        'ListenAddress 127.0.0.1',
-        `Port ${port}`,
-        `HostKey ${join(dir, 'host')}`,
-        `AuthorizedKeysFile ${authorizedKeys}`,
-        `PidFile ${join(dir, 'sshd.pid')}`,
-        'UsePAM no',
-        'StrictModes no',
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'UseDNS no',
-        ''
-      ].join('\n'))
-      await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
-      sshd = await startSshd(config, port)
+      sshd = await startLoopbackSshd(dir, authorizedKeys)
+      const port = sshd.port
 
       const common = ['-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR']
       const asMaster = [...common, '-i', join(dir, 'master'), 'root@127.0.0.1']
@@ -118,7 +85,7 @@ describe.skipIf(!canRun)('an authorized_keys line written by AuthorizedKeysFile,
       expect(refused.stderr).toContain('Permission denied (publickey)')
       expect((await nix()).code).not.toBe(0)
     } finally {
-      if (sshd !== undefined) await stopChild(sshd)
+      await sshd?.stop()
       await rm(dir, { recursive: true, force: true })
     }
   })
