@@ -35,7 +35,9 @@ function usableAddresses (raw: string[]): string[] {
   for (const address of raw) {
     try {
       const canonical = validateAddress(address)
-      if (!canonical.startsWith('127.') && canonical !== '::1') usable.add(canonical)
+      // A link-local IPv6 address without its interface (`%eth0`) cannot be dialled from here.
+      const unscopedLinkLocal = /^fe[89ab]/.test(canonical) && !canonical.includes('%')
+      if (!canonical.startsWith('127.') && canonical !== '::1' && !unscopedLinkLocal) usable.add(canonical)
     } catch { /* an address that does not validate is just not one to use */ }
   }
   return [...usable]

@@ -72,8 +72,8 @@ describe('PeerTable', () => {
 
   it('drops addresses that cannot be a builder', async () => {
     const { clock, source, table: t } = await table()
-    source.emit('sighting', { ...sighting(advertisement(), clock.now()), addresses: ['127.0.0.1', '224.0.0.251', 'not-an-ip', '10.9.0.7'] })
-    expect(t.list()[0]?.addresses).toEqual(['10.9.0.7'])
+    source.emit('sighting', { ...sighting(advertisement(), clock.now()), addresses: ['127.0.0.1', '224.0.0.251', 'not-an-ip', 'fe80::1', '10.9.0.7', 'fe80::2%eth0'] })
+    expect(t.list()[0]?.addresses).toEqual(['10.9.0.7', 'fe80::2%eth0'])
     source.emit('sighting', { ...sighting(advertisement(), clock.now()), addresses: ['0.0.0.0'] })
     expect(t.list()[0]?.invalidReason).toBe('no usable address')
   })
