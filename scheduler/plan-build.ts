@@ -123,38 +123,46 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
   const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
   const rate = (c: Candidate, job: Needs): number => expectedRate(c, job, p)
-  const seconds = (job: Needs, w: number) => (c: Candidate): number => (c.local ? 0 : p.transferSeconds) + w / rate(c, job)
   const workOf = (job: QueuedBuild): number | undefined => job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : undefined)
-
-  const slots: PlanSlot[] = candidates.flatMap((c) => {
-    const open = !free(c) ? 0 : c.local ? Math.max(1, c.slots - c.slotsInUse) : c.slots - c.slotsInUse
-    const ends = [...(c.endsIn ?? [])].sort((a, b) => a - b)
-    return Array.from({ length: Math.max(c.slots, open) }, (_, k) =>
-      k < open ? { candidate: c, open: true, freeAt: 0 } : { candidate: c, open: false, freeAt: Math.max(0, ends[k - open] ?? Infinity) })
-  })
-  // Waiting builds of unknown work have no place in a plan by length.
-  const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
-    const w = workOf(job)
-    return w === undefined ? [] : [{ fits: (c: Candidate) => canBuild(c, job), seconds: seconds(job, w), earliest: job.askedAgainIn ?? 0, weight: w }]
-  })
   const work = workOf(request)
   if (work === undefined) {
     const ready = candidates.filter((c) => fits(c) && free(c))
     return ready.length === 0 ? wait : place(ready.reduce((a, b) => better(a, b, (c) => -rate(c, request))))
   }
 
-  const mine = seconds(request, work)
-  const planned = slots[listPlan([{ fits, seconds: mine, earliest: 0, weight: work }, ...queued], slots).slotOf[0] as number]
-  if (planned?.open === true) return place(planned.candidate)
-  const open = slots.filter((s) => s.open && fits(s.candidate))
+  // Every slot of every candidate: free now, or when the build in it should end.
+  const owner: Candidate[] = []
+  const slots: PlanSlot[] = []
+  for (const c of candidates) {
+    const open = !free(c) ? 0 : c.local ? Math.max(1, c.slots - c.slotsInUse) : c.slots - c.slotsInUse
+    const ends = [...(c.endsIn ?? [])].sort((a, b) => a - b)
+    for (let k = 0; k < Math.max(c.slots, open); k++) {
+      owner.push(c)
+      slots.push(k < open ? { open: true, freeAt: 0 } : { open: false, freeAt: Math.max(0, ends[k - open] ?? Infinity) })
+    }
+  }
+  const secondsIn = (job: Needs, w: number): number[] => {
+    const perCandidate = new Map(candidates.map((c) => [c, canBuild(c, job) ? (c.local ? 0 : p.transferSeconds) + w / rate(c, job) : Infinity]))
+    return owner.map((c) => perCandidate.get(c) as number)
+  }
+  // Waiting builds of unknown work have no place in a plan by length.
+  const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
+    const w = workOf(job)
+    return w === undefined ? [] : [{ seconds: secondsIn(job, w), earliest: job.askedAgainIn ?? 0, weight: w }]
+  })
+  const mine = secondsIn(request, work)
+  const planned = listPlan([{ seconds: mine, earliest: 0, weight: work }, ...queued], slots).slotOf[0] as number
+  if (slots[planned]?.open === true) return place(owner[planned] as Candidate)
+  const open = slots.flatMap((s, k) => s.open && mine[k] !== Infinity ? [k] : [])
   if (canWaitHere || open.length === 0) return wait
   // Waiting now means a postpone, and Nix asks again only at its next poll. Worth it only if the
   // ends of all, each weighted by its work (a long build is likelier to be awaited), come out
   // sooner than with this one started now where it ends soonest.
-  const now = open.reduce((a, b) => better(a.candidate, b.candidate, mine) === a.candidate ? a : b)
-  const ifNow = listPlan(queued, slots.map((s) => s === now ? { ...s, open: false, freeAt: mine(now.candidate) } : s)).weightedEnds + work * mine(now.candidate)
-  const ifWait = listPlan([{ fits, seconds: mine, earliest: p.pollSeconds, weight: work }, ...queued], slots).weightedEnds
-  return ifWait < ifNow ? wait : place(now.candidate)
+  const now = open.reduce((a, b) => better(owner[a] as Candidate, owner[b] as Candidate, (c) => mine[owner.indexOf(c)] as number) === owner[a] ? a : b)
+  const mineNow = mine[now] as number
+  const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mineNow } : s)).weightedEnds + work * mineNow
+  const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work }, ...queued], slots).weightedEnds
+  return ifWait < ifNow ? wait : place(owner[now] as Candidate)
 }
 
 /** The candidate with the lower score; on a tie the master (no copying), then more cores. */

@@ -1,20 +1,15 @@
-import type { Candidate } from './plan-build.ts'
-
 /** One build slot, free now or expected to free `freeAt` seconds from now. */
 export interface PlanSlot {
-  candidate: Candidate
   open: boolean
   freeAt: number
 }
 
 export interface PlanJob {
-  /** Can this candidate build it at all. */
-  fits: (c: Candidate) => boolean
-  /** Seconds from its start to its end there. */
-  seconds: (c: Candidate) => number
+  /** Seconds from its start to its end in each slot, in the order of the slots; Infinity where it cannot run. */
+  seconds: number[]
   /** Seconds from now before it can start anywhere. */
   earliest: number
-  /** How much its own end counts: its work, so a long build (likely awaited) counts more. */
+  /** How much its own end counts: its work, so a long build (likelier to be awaited) counts more. */
   weight: number
 }
 
@@ -37,25 +32,20 @@ export function listPlan (jobs: PlanJob[], slots: PlanSlot[]): Plan {
   const slotOf = jobs.map(() => -1)
   let end = 0
   let weightedEnds = 0
-  const longestFirst = jobs.map((job, i) => ({ job, i, length: shortestRun(job, slots) })).sort((a, b) => b.length - a.length || a.i - b.i)
+  // A job's length, for the order: its time in the fastest slot it can use.
+  const longestFirst = jobs.map((job, i) => ({ job, i, length: Math.min(...job.seconds) })).sort((a, b) => b.length - a.length || a.i - b.i)
   for (const { job, i } of longestFirst) {
     let bestEnd = Infinity
-    slots.forEach((s, k) => {
-      if (!job.fits(s.candidate)) return
-      const e = Math.max(freeAt[k] as number, job.earliest) + job.seconds(s.candidate)
+    for (let k = 0; k < freeAt.length; k++) {
+      const e = Math.max(freeAt[k] as number, job.earliest) + (job.seconds[k] as number)
       if (e < bestEnd) {
         slotOf[i] = k
         bestEnd = e
       }
-    })
+    }
     if (slotOf[i] !== -1) freeAt[slotOf[i] as number] = bestEnd
     end = Math.max(end, bestEnd)
     weightedEnds += job.weight * bestEnd
   }
   return { end, weightedEnds, slotOf }
-}
-
-/** A job's length for ordering: its time on the fastest slot that fits. */
-function shortestRun (job: PlanJob, slots: PlanSlot[]): number {
-  return Math.min(...slots.filter((s) => job.fits(s.candidate)).map((s) => job.seconds(s.candidate)))
 }

@@ -8,6 +8,7 @@ import { guixLineProblem, renderGuixMachines } from '../../../scheduler/guix-mac
 import type { Builder } from '../../../scheduler/peer.ts'
 import type { Advertisement } from '../../../wire/advertisement.ts'
 import { advertisement, ECDSA_P256_KEY, ED25519_KEY } from '../../support/advertisements.ts'
+import { GUIX_MACHINES_LOADER } from '../../support/guix-loader.ts'
 
 const KEY_PATH = '/var/lib/buildmesh/id_ed25519'
 const options = { sshKeyPath: KEY_PATH, overloadThreshold: 0.8 }
@@ -87,39 +88,12 @@ function hasGuile (): boolean {
   }
 }
 
-// Stands in for Guix's record macro: each machine becomes an alist of its fields, printed as
-// JSON; inexact numbers as {"real": n} so the test sees that Guile read a real.
-const LOADER = String.raw`
-(define-syntax build-machine
-  (syntax-rules () ((_ (field value) ...) (list (cons 'field value) ...))))
-(define (json-string s)
-  (string-append "\""
-    (apply string-append
-      (map (lambda (c)
-             (cond ((char=? c #\") "\\\"")
-                   ((char=? c #\\) "\\\\")
-                   ((< (char->integer c) 32) (format #f "\\u~4,'0x" (char->integer c)))
-                   (else (string c))))
-           (string->list s)))
-    "\""))
-(define (json x)
-  (cond ((string? x) (json-string x))
-        ((and (number? x) (exact? x)) (number->string x))
-        ((number? x) (string-append "{\"real\":" (number->string x) "}"))
-        ((eq? x #f) "false")
-        ((and (pair? x) (pair? (car x)) (symbol? (caar x)))
-         (string-append "{" (string-join (map (lambda (f) (string-append (json-string (symbol->string (car f))) ":" (json (cdr f)))) x) ",") "}"))
-        ((list? x) (string-append "[" (string-join (map json x) ",") "]"))
-        (else (error "unexpected value" x))))
-(set-port-encoding! (current-output-port) "UTF-8")
-(display (json (primitive-load (cadr (command-line)))))
-`
 
 describe.skipIf(!hasGuile())('real Guile reads the rendered file', () => {
   let dir: string
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'buildmesh-guix-'))
-    await writeFile(join(dir, 'loader.scm'), LOADER)
+    await writeFile(join(dir, 'loader.scm'), GUIX_MACHINES_LOADER)
   })
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true })
