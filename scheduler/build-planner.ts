@@ -103,7 +103,8 @@ export class BuildPlanner {
       candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true })
     }
     const decision = planBuild(request, candidates, this.init.plan)
-    if (decision.kind === 'local') await localBuilds.add(drvPath)
+    // `local` without a free local slot means "wait for one": Nix starts nothing yet.
+    if (decision.kind === 'local' && request.amWilling) await localBuilds.add(drvPath)
     else localBuilds.remove(drvPath)
     if (decision.kind !== 'remote') return { kind: decision.kind }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)

@@ -73,7 +73,7 @@ export type BuildDecision =
    */
   | { kind: 'local' }
   | { kind: 'remote', name: string }
-  /** Every machine that could build it is busy: ask again later. */
+  /** Not now (every machine that could build it is busy, or soon better): ask again later. */
   | { kind: 'postpone' }
   /** No machine can build it at all: Nix reports the missing system or feature. */
   | { kind: 'impossible' }
@@ -82,9 +82,8 @@ type Needs = Pick<BuildRequest, 'system' | 'requiredFeatures'>
 
 export function canBuild (c: Candidate, request: Needs): boolean {
   if (!c.systems.includes(request.system)) return false
-  const required = new Set(request.requiredFeatures)
   if (request.requiredFeatures.some((f) => !c.supportedFeatures.includes(f) && !c.mandatoryFeatures.includes(f))) return false
-  return c.mandatoryFeatures.every((f) => required.has(f))
+  return c.mandatoryFeatures.every((f) => request.requiredFeatures.includes(f))
 }
 
 const bigParallel = (request: Pick<BuildRequest, 'requiredFeatures'>): boolean => request.requiredFeatures.includes('big-parallel')
@@ -102,13 +101,19 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
 }
 
 /**
- * Where the build should go. The jobs Nix is waiting on (this one and the queue) are planned
- * the classic way, longest first, each on the slot where it would end soonest, whether that
- * slot is free now or about to free; the build starts now if the plan puts it on a free slot,
- * and waits otherwise. So a long build waits for the fast master rather than crawl on a slow
- * builder, and a short one leaves the master's free slot to a longer one asked after it.
- * A build of unknown work gets the fastest free slot the plan leaves over (with no history at
- * all: the fastest free slot, the master on a tie; `big-parallel` counts the cores it uses).
+ * Where the build should go.
+ *
+ * With no idea of its work: the fastest machine with a free slot (for `big-parallel`, the
+ * cores it would use count), the master on a tie; all busy: wait.
+ *
+ * Knowing its work, and that of the builds Nix is waiting on, it plans them all the classic
+ * way: longest first, each on the slot where it would end soonest, whether that slot is free now
+ * or about to free. The build starts now if the plan puts it on a free slot, and waits
+ * otherwise: so a long build waits for the fast master rather than crawl on a slow builder, and
+ * a short one leaves the master's free slot to a longer one. Waiting with a free local slot
+ * means a postpone, which Nix only retries at its next poll: then it waits only if that still
+ * gets the planned builds done sooner, each end weighted by its work (a long build is the
+ * likelier to be awaited).
  */
 export function planBuild (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): BuildDecision {
   const p = { ...defaultPlanPolicy, ...policy }
@@ -118,33 +123,18 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
     ? request.amWilling
     : c.slotsInUse < c.slots && c.load < p.overloadThreshold
   // Declining with no local slot makes Nix wait for one of its own builds to end and ask again;
-  // a postpone sleeps 5 s. With nothing local running, Nix would have nothing to wait for.
+  // a postpone sleeps until its next poll. With nothing local running, there is nothing to wait for.
   const canWaitHere = !request.amWilling && candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0)
   const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
   const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
-  const rate = (c: Candidate, job: Needs): number => expectedRate(c, job, p)
   const workOf = (job: QueuedBuild): number | undefined => job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : undefined)
+
   const work = workOf(request)
   if (work === undefined) {
-    const ready = candidates.filter((c) => fits(c) && free(c))
-    return ready.length === 0 ? wait : place(ready.reduce((a, b) => better(a, b, (c) => -rate(c, request))))
+    const ready = candidates.filter((c) => fits(c) && free(c)).sort(preferred((c) => -expectedRate(c, request, p)))
+    return ready[0] === undefined ? wait : place(ready[0])
   }
-
-  // Every slot of every candidate: free now, or when the build in it should end.
-  const owner: Candidate[] = []
-  const slots: PlanSlot[] = []
-  for (const c of candidates) {
-    const open = !free(c) ? 0 : c.local ? Math.max(1, c.slots - c.slotsInUse) : c.slots - c.slotsInUse
-    const ends = [...(c.endsIn ?? [])].sort((a, b) => a - b)
-    for (let k = 0; k < Math.max(c.slots, open); k++) {
-      owner.push(c)
-      slots.push(k < open ? { open: true, freeAt: 0 } : { open: false, freeAt: Math.max(0, ends[k - open] ?? Infinity) })
-    }
-  }
-  const secondsIn = (job: Needs, w: number): number[] => {
-    const perCandidate = new Map(candidates.map((c) => [c, canBuild(c, job) ? (c.local ? 0 : p.transferSeconds) + w / rate(c, job) : Infinity]))
-    return owner.map((c) => perCandidate.get(c) as number)
-  }
+  const { owner, slots, secondsIn } = slotTable(candidates, free, p)
   // Waiting builds of unknown work have no place in a plan by length.
   const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
     const w = workOf(job)
@@ -153,22 +143,52 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   const mine = secondsIn(request, work)
   const planned = listPlan([{ seconds: mine, earliest: 0, weight: work }, ...queued], slots).slotOf[0] as number
   if (slots[planned]?.open === true) return place(owner[planned] as Candidate)
-  const open = slots.flatMap((s, k) => s.open && mine[k] !== Infinity ? [k] : [])
-  if (canWaitHere || open.length === 0) return wait
-  // Waiting now means a postpone, and Nix asks again only at its next poll. Worth it only if the
-  // ends of all, each weighted by its work (a long build is likelier to be awaited), come out
-  // sooner than with this one started now where it ends soonest.
-  const now = open.reduce((a, b) => better(owner[a] as Candidate, owner[b] as Candidate, (c) => mine[owner.indexOf(c)] as number) === owner[a] ? a : b)
-  const mineNow = mine[now] as number
-  const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mineNow } : s)).weightedEnds + work * mineNow
+  // Slots are in order of preference, so the first free one with the least time is the best.
+  const now = slots.reduce((best, s, k) => s.open && (mine[k] as number) < (mine[best] ?? Infinity) ? k : best, -1)
+  if (canWaitHere || now === -1) return wait
+  const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mine[k] as number } : s)).weightedEnds + work * (mine[now] as number)
   const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work }, ...queued], slots).weightedEnds
   return ifWait < ifNow ? wait : place(owner[now] as Candidate)
 }
 
-/** The candidate with the lower score; on a tie the master (no copying), then more cores. */
-function better (a: Candidate, b: Candidate, score: (c: Candidate) => number): Candidate {
-  if (score(a) !== score(b)) return score(a) < score(b) ? a : b
-  if (a.local !== b.local) return a.local ? a : b
-  if (a.cores !== b.cores) return a.cores > b.cores ? a : b
-  return a.name <= b.name ? a : b
+/**
+ * Every slot of every candidate, free now or when the build in it should end, in order of
+ * preference (the master: no copying; then more cores); and how long a job would take in each.
+ */
+function slotTable (candidates: Candidate[], free: (c: Candidate) => boolean, p: Required<PlanPolicy>): {
+  owner: Candidate[]
+  slots: PlanSlot[]
+  secondsIn: (job: Needs, work: number) => number[]
+} {
+  const owner: Candidate[] = []
+  const slots: PlanSlot[] = []
+  for (const c of [...candidates].sort(preferred(() => 0))) {
+    const open = !free(c) ? 0 : c.local ? Math.max(1, c.slots - c.slotsInUse) : c.slots - c.slotsInUse
+    const ends = [...(c.endsIn ?? [])].sort((a, b) => a - b)
+    for (let k = 0; k < Math.max(c.slots, open); k++) {
+      owner.push(c)
+      slots.push(k < open ? { open: true, freeAt: 0 } : { open: false, freeAt: Math.max(0, ends[k - open] ?? Infinity) })
+    }
+  }
+  const transfer = owner.map((c) => c.local ? 0 : p.transferSeconds)
+  // Per kind of job (system and features), its rate in each slot; 0 where it cannot run.
+  const rates = new Map<string, number[]>()
+  const secondsIn = (job: Needs, work: number): number[] => {
+    const kind = `${job.system} ${job.requiredFeatures.join(',')}`
+    let r = rates.get(kind)
+    if (r === undefined) {
+      const perCandidate = new Map(candidates.map((c) => [c, canBuild(c, job) ? expectedRate(c, job, p) : 0]))
+      r = owner.map((c) => perCandidate.get(c) as number)
+      rates.set(kind, r)
+    }
+    const seconds = new Array<number>(r.length)
+    for (let k = 0; k < r.length; k++) seconds[k] = r[k] === 0 ? Infinity : (transfer[k] as number) + work / (r[k] as number)
+    return seconds
+  }
+  return { owner, slots, secondsIn }
+}
+
+/** Orders candidates by a score, lowest first; on a tie the master (no copying), then more cores. */
+function preferred (score: (c: Candidate) => number): (a: Candidate, b: Candidate) => number {
+  return (a, b) => score(a) - score(b) || Number(b.local) - Number(a.local) || b.cores - a.cores || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 }

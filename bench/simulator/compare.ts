@@ -16,6 +16,7 @@ export interface Policy {
 
 export const policies: Policy[] = [
   { name: 'nix', hook: () => nixStaticHook() },
+  // Its own stream: the graph of the same seed drew from the first.
   { name: 'guix', hook: (seed) => guixOffloadHook(createRng(seed ^ 0x5eed)) },
   { name: 'ours', hook: () => buildmeshHook({ history: true }) },
   { name: 'ours-nohist', hook: () => buildmeshHook({ history: false }) }

@@ -44,7 +44,7 @@ export function bootstrapGraph (rng: Rng): BuildGraph {
     const leaves = Array.from({ length: rng.int(30, 60) }, () => g.add(rng.uniform(3, 40), [stage]))
     const join = s + rng.int(2, 4)
     if (join < STAGES) joins.set(join, [...(joins.get(join) ?? []), ...leaves])
-    else g.add(1, [stages[STAGES - 1] as number, ...leaves])
+    else g.add(1, [stage, ...leaves])
   }
   return { name: 'bootstrap', derivations: g.derivations }
 }

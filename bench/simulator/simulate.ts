@@ -1,4 +1,4 @@
-import { dependents, type BuildGraph } from './graph.ts'
+import { dependents, type BuildGraph, type Derivation } from './graph.ts'
 import type { Hook, PoolView } from './hook.ts'
 import { master, matches, type Machine } from './machines.ts'
 import { Pool } from './pool.ts'
@@ -41,9 +41,8 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
   const pool = new Pool(machines)
   const users = dependents(graph)
   const missing = graph.derivations.map((d) => d.inputs.length)
-  const drv = (id: number) => graph.derivations[id] as (typeof graph.derivations)[number]
+  const drv = (id: number): Derivation => graph.derivations[id] as Derivation
   const placements: Placement[] = []
-  const startedAt = new Map<number, number>()
   const postponed = new Set<number>()
   const wantSlot = new Set<number>()
   let awake: Wake[] = graph.derivations.filter((d) => d.inputs.length === 0).map((d) => ({ id: d.id, step: 'hook' }))
@@ -59,10 +58,7 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
       running: pool.builds(m).map((b) => ({ name: b.drv.name, startedAt: b.startedAt, pastWork: b.drv.pastWork, requiredFeatures: b.drv.requiredFeatures }))
     }))
   })
-  const start = (id: number, m: Machine): void => {
-    pool.start(drv(id), m, now)
-    startedAt.set(id, now)
-  }
+  const start = (id: number, m: Machine): void => { pool.start(drv(id), m, now) }
 
   const step = (w: Wake, next: Wake[]): void => {
     const d = drv(w.id)
@@ -97,7 +93,7 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
     const next = Math.min(pool.nextEvent(now), lastWokenUp === undefined ? Infinity : lastWokenUp + POLL_SECONDS)
     if (next === Infinity) throw new Error(`${graph.name}: nothing runs and nothing will wake`)
     for (const b of pool.advance(now, next)) {
-      placements.push({ id: b.drv.id, machine: b.machine.name, start: startedAt.get(b.drv.id) ?? NaN, end: next })
+      placements.push({ id: b.drv.id, machine: b.machine.name, start: b.startedAt, end: next })
       // A build's end wakes every goal waiting for a build slot, and the goals now ready.
       for (const id of wantSlot) awake.push({ id, step: 'hook' })
       wantSlot.clear()

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import type { HookRequest, MachineView, PoolView } from '../../../../bench/simulator/hook.ts'
+import { buildmeshHook } from '../../../../bench/simulator/hooks/buildmesh.ts'
+import { guixOffloadHook } from '../../../../bench/simulator/hooks/guix-offload.ts'
+import { nixStaticHook } from '../../../../bench/simulator/hooks/nix-static.ts'
+import { SYSTEM, type Machine } from '../../../../bench/simulator/machines.ts'
+import { createRng } from '../../../../bench/simulator/rng.ts'
+
+const machine = (name: string, speed: number, slots = 2, over: Partial<Machine> = {}): Machine =>
+  ({ name, local: false, systems: [SYSTEM], supportedFeatures: [], mandatoryFeatures: [], slots, cores: 4, speed, ...over })
+const view = (m: Machine, running = 0, load = running / m.cores): MachineView =>
+  ({ machine: m, load, running: Array.from({ length: running }, (_, i) => ({ name: `r${i}`, startedAt: 0, pastWork: undefined, requiredFeatures: [] })) })
+const pool = (...machines: MachineView[]): PoolView => ({ now: 0, machines })
+const ask = (over: Partial<HookRequest> = {}): HookRequest =>
+  ({ amWilling: true, system: SYSTEM, requiredFeatures: [], name: 'x', pastWork: undefined, ...over })
+const master = machine('master', 4, 4, { local: true, cores: 8 })
+
+describe('nixStaticHook', () => {
+  const hook = nixStaticHook()
+
+  it('takes a free builder even when the master is idle and faster', () => {
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1))))).toEqual({ kind: 'accept', machine: 'b1' })
+  })
+
+  it('ranks by its own builds over speedFactor, then the faster, then file order', () => {
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1), 1), view(machine('b2', 1), 0)))).toEqual({ kind: 'accept', machine: 'b2' })
+    // 2 builds at speedFactor 4 rank before 1 at speedFactor 1.
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1), 1), view(machine('b2', 4, 4), 2)))).toEqual({ kind: 'accept', machine: 'b2' })
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1)), view(machine('b2', 2))))).toEqual({ kind: 'accept', machine: 'b2' })
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1)), view(machine('b2', 1))))).toEqual({ kind: 'accept', machine: 'b1' })
+  })
+
+  it('ignores a builder\'s load from others', () => {
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1), 0, 1)))).toEqual({ kind: 'accept', machine: 'b1' })
+  })
+
+  it('declines to build locally when every builder is full and a local slot is free, and postpones otherwise', () => {
+    const full = view(machine('b1', 1), 2)
+    expect(hook(ask(), pool(view(master), full))).toEqual({ kind: 'decline' })
+    expect(hook(ask({ amWilling: false }), pool(view(master, 4), full))).toEqual({ kind: 'postpone' })
+  })
+})
+
+describe('guixOffloadHook', () => {
+  const hook = guixOffloadHook(createRng(1))
+
+  it('takes the fastest builder with a free slot under the overload threshold', () => {
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1)), view(machine('b2', 3), 1), view(machine('b3', 2))))).toEqual({ kind: 'accept', machine: 'b2' })
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1)), view(machine('b2', 3), 1, 0.8)))).toEqual({ kind: 'accept', machine: 'b1' })
+  })
+
+  it('postpones rather than build on the master', () => {
+    expect(hook(ask(), pool(view(master), view(machine('b1', 1), 2)))).toEqual({ kind: 'postpone' })
+  })
+
+  it('declines only what no builder could ever build', () => {
+    expect(hook(ask({ system: 'aarch64-linux' }), pool(view(master), view(machine('b1', 1))))).toEqual({ kind: 'decline' })
+  })
+})
+
+describe('buildmeshHook', () => {
+  it('keeps a build on the idle fast master', () => {
+    expect(buildmeshHook({ history: true })(ask({ pastWork: 40 }), pool(view(master), view(machine('b1', 1))))).toEqual({ kind: 'decline' })
+  })
+
+  it('does not offer the same free local slot twice in one round', () => {
+    const hook = buildmeshHook({ history: false })
+    const almostFull = pool(view(master, 3), view(machine('b1', 1)))
+    expect(hook(ask({ name: 'a' }), almostFull)).toEqual({ kind: 'decline' })
+    // Nix still says it has a slot: the build declined above has not started yet.
+    expect(hook(ask({ name: 'b' }), almostFull)).toEqual({ kind: 'accept', machine: 'b1' })
+  })
+
+  it('without history, sees no work: a long build goes to a free builder when the master is full', () => {
+    const fullMaster = pool({ ...view(master, 4), running: view(master, 4).running.map((r) => ({ ...r, pastWork: 4 })) }, view(machine('b1', 1)))
+    expect(buildmeshHook({ history: false })(ask({ amWilling: false, pastWork: 1000 }), fullMaster)).toEqual({ kind: 'accept', machine: 'b1' })
+    expect(buildmeshHook({ history: true })(ask({ amWilling: false, pastWork: 1000 }), fullMaster)).toEqual({ kind: 'decline' })
+  })
+})

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest'
+import { policies } from '../../../../bench/simulator/compare.ts'
+import type { BuildGraph, Derivation } from '../../../../bench/simulator/graph.ts'
+import { graphMakers } from '../../../../bench/simulator/graphs.ts'
+import type { Hook } from '../../../../bench/simulator/hook.ts'
+import { lowerBound } from '../../../../bench/simulator/lower-bound.ts'
+import { machineSets, SYSTEM, type Machine } from '../../../../bench/simulator/machines.ts'
+import { TRANSFER_SECONDS } from '../../../../bench/simulator/pool.ts'
+import { createRng } from '../../../../bench/simulator/rng.ts'
+import { POLL_SECONDS, simulate, type SimulationResult } from '../../../../bench/simulator/simulate.ts'
+
+const drv = (id: number, work: number, inputs: number[] = [], name = `d${String(id).padStart(3, '0')}`): Derivation =>
+  ({ id, name, system: SYSTEM, requiredFeatures: [], work, pastWork: work, inputs })
+const machine = (name: string, local: boolean, slots: number, speed = 1): Machine =>
+  ({ name, local, systems: [SYSTEM], supportedFeatures: [], mandatoryFeatures: [], slots, cores: 4, speed })
+
+/** Most builds running on one machine at any instant. */
+function peak (result: SimulationResult, name: string): number {
+  const edges = result.placements.filter((p) => p.machine === name).flatMap((p) => [[p.start, 1], [p.end, -1]] as const)
+  // Ends before starts at the same instant: a slot freed is a slot free.
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  let running = 0
+  let most = 0
+  for (const [, delta] of edges) {
+    running += delta
+    most = Math.max(most, running)
+  }
+  return most
+}
+
+function expectInvariants (graph: BuildGraph, machines: Machine[], result: SimulationResult): void {
+  const ids = result.placements.map((p) => p.id).sort((a, b) => a - b)
+  expect(ids).toEqual(graph.derivations.map((d) => d.id))
+  const byId = new Map(result.placements.map((p) => [p.id, p]))
+  for (const d of graph.derivations) {
+    const p = byId.get(d.id)
+    for (const i of d.inputs) expect(p?.start).toBeGreaterThanOrEqual(byId.get(i)?.end ?? Infinity)
+  }
+  for (const m of machines) expect(peak(result, m.name)).toBeLessThanOrEqual(m.slots)
+  expect(result.makespan).toBeGreaterThanOrEqual(lowerBound(graph, machines).value * (1 - 1e-9))
+}
+
+// A smaller independent graph keeps the test quick; its shape is the bench's.
+const graphs = [...graphMakers.map((make) => make(createRng(7))), { name: 'small independent', derivations: Array.from({ length: 40 }, (_, i) => drv(i, 1 + (i * 7) % 10)) }]
+  .filter((g) => g.name !== 'independent')
+
+describe('simulate', () => {
+  for (const graph of graphs) {
+    for (const set of machineSets) {
+      it(`${graph.name} on ${set.name}: every policy builds each derivation once, after its inputs, within the slots, no sooner than the bound`, () => {
+        for (const policy of policies) expectInvariants(graph, set.machines, simulate(graph, set.machines, policy.hook(7)))
+      })
+    }
+  }
+
+  it('is deterministic for a seed', () => {
+    const graph = graphMakers[2]?.(createRng(3)) as BuildGraph
+    const set = machineSets[1]?.machines as Machine[]
+    for (const policy of policies) {
+      expect(simulate(graph, set, policy.hook(3)).makespan).toBe(simulate(graph, set, policy.hook(3)).makespan)
+    }
+  })
+
+  it('asks about a round of woken goals in order of name, and asks the hook before building locally', () => {
+    const graph = { name: 'three', derivations: [drv(0, 1, [], 'c'), drv(1, 1, [], 'a'), drv(2, 1, [], 'b')] }
+    const asked: string[] = []
+    simulate(graph, [machine('master', true, 3)], (request) => {
+      asked.push(request.name)
+      return { kind: 'decline' }
+    })
+    expect(asked).toEqual(['a', 'b', 'c'])
+  })
+
+  it('runs an accepted build remotely, after copying, without taking a local slot', () => {
+    const graph = { name: 'two', derivations: [drv(0, 4), drv(1, 4)] }
+    const machines = [machine('master', true, 1), machine('b1', false, 1, 2)]
+    const result = simulate(graph, machines, (request, pool) =>
+      pool.machines[1]?.running.length === 0 ? { kind: 'accept', machine: 'b1' } : { kind: 'decline' })
+    expect(result.placements.map((p) => [p.machine, p.start, p.end])).toEqual([['b1', 0, TRANSFER_SECONDS + 2], ['master', 0, 4]])
+  })
+
+  it('has a declined goal without a local slot wait for a build to end, then ask again', () => {
+    const graph = { name: 'two', derivations: [drv(0, 3), drv(1, 3)] }
+    const willing: boolean[] = []
+    const result = simulate(graph, [machine('master', true, 1)], (request) => {
+      willing.push(request.amWilling)
+      return { kind: 'decline' }
+    })
+    expect(result.makespan).toBe(6)
+    // Both asked with the slot free (the first build starts a round later), then the loser again.
+    expect(willing).toEqual([true, true, true])
+  })
+
+  it('has a postponed goal ask again at the next poll, not when a build ends', () => {
+    const graph = { name: 'two', derivations: [drv(0, 1), drv(1, 1)] }
+    let postponed = false
+    const result = simulate(graph, [machine('master', true, 1), machine('b1', false, 1)], (request) => {
+      if (request.name === 'd001' && !postponed) {
+        postponed = true
+        return { kind: 'postpone' }
+      }
+      return { kind: 'accept', machine: 'b1' }
+    })
+    const second = result.placements.find((p) => p.id === 1)
+    expect(second?.start).toBe(POLL_SECONDS)
+  })
+
+  it('refuses a hook that overfills a builder', () => {
+    const graph = { name: 'two', derivations: [drv(0, 1), drv(1, 1)] }
+    const greedy: Hook = () => ({ kind: 'accept', machine: 'b1' })
+    expect(() => simulate(graph, [machine('master', true, 1), machine('b1', false, 1)], greedy)).toThrow(/slots are all in use/)
+  })
+})

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest'
+import { canBuild, defaultPlanPolicy, expectedRate, planBuild, type BuildRequest, type Candidate } from '../../../scheduler/plan-build.ts'
+
+const machine = (name: string, over: Partial<Candidate> = {}): Candidate => ({
+  name,
+  local: false,
+  systems: ['x86_64-linux'],
+  supportedFeatures: ['big-parallel'],
+  mandatoryFeatures: [],
+  slots: 2,
+  slotsInUse: 0,
+  cores: 4,
+  speed: 1,
+  load: 0,
+  ...over
+})
+const master = (over: Partial<Candidate> = {}): Candidate => machine('master', { local: true, slots: 4, cores: 8, speed: 4, ...over })
+const request = (over: Partial<BuildRequest> = {}): BuildRequest => ({ system: 'x86_64-linux', requiredFeatures: [], amWilling: true, ...over })
+const busyMaster = (endsIn?: number[]): Candidate => master({ slotsInUse: 4, load: 0.5, endsIn })
+const full = (name: string, over: Partial<Candidate> = {}): Candidate => machine(name, { slotsInUse: 2, load: 0.5, ...over })
+
+describe('planBuild', () => {
+  it.each<[string, BuildRequest, Candidate[], ReturnType<typeof planBuild>]>([
+    ['stays local when the master is idle and fastest', request(), [machine('b1'), master()], { kind: 'local' }],
+    ['stays local with history too', request({ expectedWork: 100 }), [machine('b1'), master()], { kind: 'local' }],
+    ['stays local when the master is idle and as fast as the best remote',
+      request({ expectedWork: 30 }), [machine('b1', { speed: 2 }), master({ speed: 2 })], { kind: 'local' }],
+    ['goes to the faster remote when the master is slower', request(), [machine('b1', { speed: 2 }), master({ speed: 1 })], { kind: 'remote', name: 'b1' }],
+    ['sends the overflow to the fastest free remote when the local slots are full',
+      request({ amWilling: false }), [machine('b1'), machine('b2', { speed: 2 }), busyMaster()], { kind: 'remote', name: 'b2' }],
+    ['sends the overflow to a remote when the master will be busy long',
+      request({ amWilling: false, expectedWork: 10 }), [machine('b1'), busyMaster([60, 60, 60, 60])], { kind: 'remote', name: 'b1' }],
+    ['lets a short build take the slow builder though the master frees soon',
+      request({ amWilling: false, expectedWork: 1 }), [machine('b1'), busyMaster([5, 60, 60, 60])], { kind: 'remote', name: 'b1' }],
+    ['makes a long build wait for the fast master rather than crawl on a slow builder',
+      request({ amWilling: false, expectedWork: 100 }), [machine('b1'), busyMaster([2, 60, 60, 60])], { kind: 'local' }],
+    ['sends big-parallel to the machine with the most cores',
+      request({ amWilling: false, requiredFeatures: ['big-parallel'] }),
+      [machine('b4'), machine('b16', { cores: 16 }), machine('b8', { cores: 8 }), busyMaster()], { kind: 'remote', name: 'b16' }],
+    ['prefers more cores for big-parallel over an idle master with fewer',
+      request({ requiredFeatures: ['big-parallel'] }), [machine('b16', { cores: 16 }), master({ speed: 1, cores: 2 })], { kind: 'remote', name: 'b16' }],
+    ['skips a builder at the overload threshold', request({ amWilling: false }), [machine('b1', { load: 0.8 }), machine('b2', { load: 0.79 }), busyMaster()], { kind: 'remote', name: 'b2' }],
+    ['waits for a local slot when every machine is busy and local builds run',
+      request({ amWilling: false }), [full('b1'), machine('b2', { load: 0.9 }), busyMaster()], { kind: 'local' }],
+    ['postpones when every machine is busy and nothing local runs',
+      request({ amWilling: false }), [full('b1'), master({ slots: 0 })], { kind: 'postpone' }],
+    ['postpones when every machine that could build it is busy and the master cannot',
+      request({ system: 'aarch64-linux', amWilling: false }), [full('arm', { systems: ['aarch64-linux'] }), busyMaster()], { kind: 'postpone' }],
+    ['is impossible when no machine has the system', request({ system: 'riscv64-linux' }), [machine('b1'), master()], { kind: 'impossible' }],
+    ['is impossible when no machine has the feature', request({ requiredFeatures: ['kvm'] }), [machine('b1'), master()], { kind: 'impossible' }],
+    ['keeps builds off a machine whose mandatory features they do not require',
+      request(), [machine('vm', { mandatoryFeatures: ['kvm'], speed: 8 }), master({ speed: 1 })], { kind: 'local' }],
+    ['sends a build that requires a mandatory feature there',
+      request({ requiredFeatures: ['kvm'] }), [machine('vm', { mandatoryFeatures: ['kvm'] }), master()], { kind: 'remote', name: 'vm' }],
+    ['is impossible when the only machine for the system reserves itself for a feature',
+      request({ system: 'aarch64-linux' }), [machine('arm', { systems: ['aarch64-linux'], mandatoryFeatures: ['kvm'] }), master()], { kind: 'impossible' }]
+  ])('%s', (_what, req, candidates, decision) => {
+    expect(planBuild(req, candidates)).toEqual(decision)
+  })
+
+  it('leaves the master\'s free slot to a much longer waiting build', () => {
+    const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
+    const short = request({ expectedWork: 10 })
+    expect(planBuild(short, candidates)).toEqual({ kind: 'local' })
+    expect(planBuild({ ...short, queue: [{ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 400, askedAgainIn: 0 }] }, candidates))
+      .toEqual({ kind: 'postpone' })
+    // A waiting build Nix will not ask about before the next build ends has no claim on it.
+    expect(planBuild({ ...short, queue: [{ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 400, askedAgainIn: 10 }] }, candidates))
+      .toEqual({ kind: 'local' })
+  })
+
+  it('reads policies written before the newer fields', () => {
+    expect(planBuild(request({ amWilling: false }), [machine('b1', { load: 0.85 }), busyMaster()], { overloadThreshold: 0.9 }))
+      .toEqual({ kind: 'remote', name: 'b1' })
+  })
+})
+
+describe('expectedRate', () => {
+  it('is the speed while a core is free, and shares the cores beyond', () => {
+    expect(expectedRate(machine('b', { speed: 2, cores: 4, slotsInUse: 2 }))).toBe(2)
+    expect(expectedRate(machine('b', { speed: 2, cores: 4, load: 1 }))).toBeCloseTo(2 * 4 / 5)
+  })
+
+  it('counts the cores a big-parallel build uses, up to bigParallelCores', () => {
+    const big = { requiredFeatures: ['big-parallel'] }
+    expect(expectedRate(machine('b', { cores: 4 }), big)).toBe(4)
+    expect(expectedRate(machine('b', { cores: 32 }), big)).toBe(defaultPlanPolicy.bigParallelCores)
+  })
+})
+
+describe('canBuild', () => {
+  it.each<[string[], string[], string[], boolean]>([
+    [[], [], [], true],
+    [['big-parallel'], ['big-parallel'], [], true],
+    [['kvm'], ['big-parallel'], [], false],
+    [['kvm'], [], ['kvm'], true],
+    [[], [], ['kvm'], false]
+  ])('required %j on supported %j, mandatory %j: %s', (required, supported, mandatory, able) => {
+    expect(canBuild(machine('b', { supportedFeatures: supported, mandatoryFeatures: mandatory }), request({ requiredFeatures: required }))).toBe(able)
+  })
+})
