@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { access, readdir, readFile, statfs } from 'node:fs/promises'
+import { access, readdir, readFile, readlink, statfs } from 'node:fs/promises'
 import { availableParallelism, hostname, loadavg, userInfo } from 'node:os'
 import type { Logger } from '../../common/logger.ts'
 import { measureCpuSpeed } from './cpu-speed.ts'
@@ -16,6 +16,7 @@ export interface CommandResult {
 export interface ProbeSystem {
   readFile: (path: string) => Promise<string>
   readdir: (path: string) => Promise<string[]>
+  readlink: (path: string) => Promise<string>
   exists: (path: string) => Promise<boolean>
   /** Resolves null when the command is not installed. */
   runCommand: (command: string, args: string[], options: { timeoutMs: number }) => Promise<CommandResult | null>
@@ -41,6 +42,7 @@ const MAX_COMMAND_OUTPUT = 16 * 1024 * 1024
 export const systemProbeDeps: ProbeSystem = {
   readFile: async (path) => await readFile(path, 'utf8'),
   readdir: async (path) => await readdir(path),
+  readlink: async (path) => await readlink(path),
   exists: async (path) => {
     try {
       await access(path)

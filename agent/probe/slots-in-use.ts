@@ -1,7 +1,7 @@
 import { basename } from 'node:path'
 import type { ProbeDeps } from './deps.ts'
 
-type ProcDeps = Pick<ProbeDeps, 'readdir' | 'readFile'>
+type ProcDeps = Pick<ProbeDeps, 'readdir' | 'readFile'> & Partial<Pick<ProbeDeps, 'readlink'>>
 
 interface ProcStat {
   pid: string
@@ -80,6 +80,19 @@ export function isGuixMachineRepl (argv: readonly string[]): boolean {
 }
 
 /**
+ * Only processes in this agent's network namespace: containers that share a kernel (and so one
+ * /proc) but each have their own network and sshd are separate builders.
+ */
+async function sameHost (deps: ProcDeps, stats: ProcStat[]): Promise<ProcStat[]> {
+  const readlink = deps.readlink
+  if (readlink === undefined) return stats
+  const own = await readlink('/proc/self/ns/net').catch(() => null)
+  if (own === null) return stats
+  const theirs = await mapConcurrently(stats, CONCURRENT_READS, async (stat) => await readlink(`/proc/${stat.pid}/ns/net`).catch(() => null))
+  return stats.filter((_, i) => theirs[i] === own)
+}
+
+/**
  * How many remote builds this host runs now, from /proc alone: cheap enough for every second.
  * Nix: `nix-daemon --stdio` processes, the command our authorized_keys line forces (a daemon's
  * workers run without `--stdio`, so one forwarding to a daemon does not count twice). Guix: SSH
@@ -94,7 +107,7 @@ export async function countBuildsInProgress (deps: ProcDeps): Promise<number> {
   for (const stat of await mapConcurrently(pids, CONCURRENT_READS, async (pid) => await readStat(deps, pid))) {
     if (stat !== null) stats.set(stat.pid, stat)
   }
-  const candidates = [...stats.values()].filter((stat) => CANDIDATE_NAMES.test(stat.comm))
+  const candidates = await sameHost(deps, [...stats.values()].filter((stat) => CANDIDATE_NAMES.test(stat.comm)))
   const argvs = await mapConcurrently(candidates, CONCURRENT_READS, async (stat) => await readArgv(deps, stat.pid))
 
   let nix = 0

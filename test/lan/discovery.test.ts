@@ -38,8 +38,8 @@ describe('discovery on a LAN', () => {
     expect(table).toMatch(new RegExp(`\\nb1\\s+${h1.address.replaceAll('.', '\\.')}\\s`))
     expect(table).toMatch(/\nb2\s/)
     const views = await peersOf(m)
-    // Slots in use are counted from /proc, which the hosts of this LAN share with the machine.
-    expect(views.map((p) => [p.name, p.trusted, p.eligible, typeof p.slotsInUse])).toEqual([['b1', true, true, 'number'], ['b2', true, true, 'number']])
+    // Idle builders: the machine's other nix-daemon sessions are in other network namespaces.
+    expect(views.map((p) => [p.name, p.trusted, p.eligible, p.slotsInUse])).toEqual([['b1', true, true, 0], ['b2', true, true, 0]])
 
     const loadChangedAt = Date.now()
     await setLoad(1.8)

@@ -55,6 +55,12 @@ export function fakeMachine (machine: FakeMachine = {}): Fake {
         .map((file) => file.slice(path.length + 1).split('/')[0] ?? '')
       return [...new Set(children)]
     },
+    // Links are files whose text is the target: a fake /proc's ns/net entries.
+    readlink: async (path) => {
+      const target = files[path]
+      if (target === undefined) throw Object.assign(new Error(`ENOENT: no such link '${path}'`), { code: 'ENOENT' })
+      return target
+    },
     exists: async (path) => exists(path),
     runCommand: async (command, args) => {
       const line = [command, ...args].join(' ')

@@ -6,18 +6,20 @@ import type { ProbeSystem } from '../../../../agent/probe/deps.ts'
 import { countBuildsInProgress, isGuixMachineRepl, isNixDaemonStdio } from '../../../../agent/probe/slots-in-use.ts'
 import { fakeMachine } from './fakes.ts'
 
-type ProcDeps = Pick<ProbeSystem, 'readdir' | 'readFile'>
+type ProcDeps = Pick<ProbeSystem, 'readdir' | 'readFile'> & Partial<Pick<ProbeSystem, 'readlink'>>
 
-interface FakeProcess { argv: string[], comm?: string, ppid?: number }
+interface FakeProcess { argv: string[], comm?: string, ppid?: number, net?: string }
 
 const GUILE = '/gnu/store/4kx0c2bqc6b6a1w4lj2hmmn7x6l2q4fb-guile-3.0.9/bin/guile'
 const GUIX = '/gnu/store/a0ljdfdz4a2fnnv3w7s1mr4mnz1kkqzq-guix-1.4.0/bin/guix'
 const guixRepl = [GUILE, '--no-auto-compile', GUIX, 'repl', '-t', 'machine']
 
 /** /proc as the kernel shows it: NUL-terminated arguments, `pid (comm) state ppid ...`. */
-function proc (processes: Record<number, FakeProcess>): ProcDeps {
+function proc (processes: Record<number, FakeProcess>, ownNet?: string): ProcDeps {
   const files: Record<string, string> = { '/proc/uptime': '1.0 1.0\n', '/proc/self/cmdline': 'node\0' }
+  if (ownNet !== undefined) files['/proc/self/ns/net'] = ownNet
   for (const [pid, p] of Object.entries(processes)) {
+    if (p.net !== undefined) files[`/proc/${pid}/ns/net`] = p.net
     files[`/proc/${pid}/cmdline`] = p.argv.length === 0 ? '' : `${p.argv.join('\0')}\0`
     files[`/proc/${pid}/stat`] = `${pid} (${p.comm ?? (p.argv[0] ?? '').split('/').at(-1)?.slice(0, 15) ?? ''}) S ${p.ppid ?? 1} ${pid} ${pid} 0 -1 4194560 1241 0 2 0\n`
   }
@@ -99,6 +101,16 @@ describe('countBuildsInProgress', () => {
       402: { argv: [GUILE, GUIX, 'time-machine', '--', 'build', 'hello'] },
       403: { argv: guixRepl, ppid: 402 }
     }))).toBe(0)
+  })
+
+  it('counts only sessions in its own network namespace: containers on one kernel are separate hosts', async () => {
+    expect(await countBuildsInProgress(proc({
+      100: { argv: ['/usr/sbin/sshd', '-D'], comm: 'sshd', net: 'net:[4026531840]' },
+      200: { ...sshSession(), net: 'net:[4026531840]' },
+      201: { argv: ['nix-daemon', '--stdio'], ppid: 200, net: 'net:[4026531840]' },
+      202: { argv: ['nix-daemon', '--stdio'], ppid: 200, net: 'net:[4026532999]' },
+      203: { argv: ['nix-daemon', '--stdio'], ppid: 200 }
+    }, 'net:[4026531840]'))).toBe(1)
   })
 
   it('adds Nix and Guix builds together', async () => {
