@@ -47,6 +47,7 @@ export function ineligibleReason (peer: Peer, policy: EligibilityPolicy = defaul
   if (!peer.trusted) return `not trusted: ${peer.untrustedReason ?? 'not verified yet'}`
   if (peer.status === null) return peer.statusAt === null ? 'no status received yet' : 'status is stale: the builder stopped answering'
   if (ad.hostKey === null) return 'no SSH host key, so it cannot be pinned'
+  if (!peer.authorized) return 'waiting for the builder to let the master\'s SSH key in'
   if (peer.ssh !== null && !peer.ssh.ok) {
     const wait = Math.max(0, Math.ceil((peer.ssh.nextCheckAt - now) / 1000))
     return `SSH check failed (${peer.ssh.reason ?? 'unknown'}); next try in ${wait}s`

@@ -226,8 +226,12 @@ export class MemberLinks {
         throw new Error('no answer')
       })
       await stream.close()
-      if (response.ok) log.info({ peer: peer?.name, peerId: peer?.advertisement?.peerId }, 'builder authorized our SSH key')
-      else log.warn({ peer: peer?.name, error: response.error }, 'builder refused our SSH key')
+      if (response.ok) {
+        log.info({ peer: peer?.name, peerId: peer?.advertisement?.peerId }, 'builder authorized our SSH key')
+        table.setAuthorized(key, true)
+      } else {
+        log.warn({ peer: peer?.name, error: response.error }, 'builder refused our SSH key')
+      }
     } catch (err) {
       log.warn({ peer: peer?.name, err: (err as Error).message }, 'offering our SSH key failed')
     }

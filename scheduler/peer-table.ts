@@ -127,6 +127,7 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
       status: sameIdentity ? previous.status : null,
       statusAt: sameIdentity ? previous.statusAt : null,
       ssh: sameIdentity ? previous.ssh : null,
+      authorized: sameIdentity ? previous.authorized : false,
       lastSeen: s.at
     }
     this.peers.set(s.key, peer)
@@ -155,6 +156,7 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
     if (!trusted) {
       peer.status = null
       peer.statusAt = null
+      peer.authorized = false
     }
     this.components.log.info({ peer: peer.name, peerId: peer.advertisement?.peerId, trusted, reason: untrustedReason }, trusted ? 'peer verified' : 'peer not trusted')
     this.emit('change')
@@ -166,6 +168,14 @@ export class PeerTable extends EventEmitter<PeerTableEvents> {
     if (peer === undefined || !peer.trusted) return
     peer.status = status
     peer.statusAt = at
+    this.emit('change')
+  }
+
+  /** The builder accepted the master's SSH key, over the current link. */
+  setAuthorized (key: string, authorized: boolean): void {
+    const peer = this.peers.get(key)
+    if (peer === undefined || !peer.trusted || peer.authorized === authorized) return
+    peer.authorized = authorized
     this.emit('change')
   }
 

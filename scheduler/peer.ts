@@ -23,6 +23,8 @@ export interface Peer {
   status: BuilderStatus | null
   /** Epoch milliseconds, on the master's clock, when the last status arrived. */
   statusAt: number | null
+  /** The builder said it let the master's SSH key in; until then Nix could not log in. */
+  authorized: boolean
   /** The last SSH check of the builder's sshd, or null before the first. */
   ssh: SshState | null
   /** Epoch milliseconds of the last mDNS packet that showed the peer alive. */

@@ -41,6 +41,7 @@ async function setup (localSpeed = 1): Promise<Setup> {
     source.emit('sighting', s)
     table.setTrust(s.key, true, null)
     table.setStatus(s.key, statusFrom(ad, status), clock.now())
+    table.setAuthorized(s.key, true)
   }
   return { planner, join, clock, store }
 }

@@ -35,6 +35,7 @@ async function setup (): Promise<Setup> {
     source.emit('sighting', s)
     table.setTrust(s.key, true, null)
     table.setStatus(s.key, statusFrom(ad), clock.now())
+    table.setAuthorized(s.key, true)
   }
   return { source, writer, nix, guix, clock, joinMesh }
 }

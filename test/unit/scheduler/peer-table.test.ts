@@ -88,6 +88,8 @@ describe('PeerTable', () => {
     t.setTrust(key, true, null)
     expect(ineligibleReason(t.get(key)!)).toBe('no status received yet')
     t.setStatus(key, status(), clock.now())
+    expect(ineligibleReason(t.get(key)!)).toBe('waiting for the builder to let the master\'s SSH key in')
+    t.setAuthorized(key, true)
     expect(ineligibleReason(t.get(key)!)).toBeNull()
     expect(currentAdvertisement(t.get(key)!)?.hostKey).toBe(ED25519_KEY)
     for (let i = 0; i < 5; i++) {

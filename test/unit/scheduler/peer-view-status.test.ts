@@ -6,7 +6,7 @@ import { advertisement, statusFrom } from '../../support/advertisements.ts'
 const ad = advertisement()
 const peer = (over: Partial<Peer>): Peer => ({
   key: 'builder-1._buildmesh._tcp.local', name: 'builder-1', addresses: ['10.9.0.2'], advertisement: ad, invalidReason: null,
-  trusted: true, untrustedReason: null, status: null, statusAt: null, ssh: null, lastSeen: 1_000, ...over
+  trusted: true, untrustedReason: null, status: null, statusAt: null, ssh: null, authorized: true, lastSeen: 1_000, ...over
 })
 
 describe('what mesh status shows of a peer', () => {

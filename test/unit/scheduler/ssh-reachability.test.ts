@@ -29,6 +29,7 @@ describe('SshReachability', () => {
     source.emit('sighting', s)
     table.setTrust(s.key, true, null)
     table.setStatus(s.key, statusFrom(ad), clock.now())
+    table.setAuthorized(s.key, true)
     await settle()
     expect(checks).toHaveLength(1)
     expect(ineligibleReason(table.get(s.key)!, undefined, clock.now())).toBe('SSH check failed (unreachable: connect ECONNREFUSED); next try in 5s')
