@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.ts'
 import { MdnsEndpoint } from '../common/mdns.ts'
 import { readMeshKey } from '../common/mesh-key.ts'
 import { BUILDMESH_VERSION } from '../common/version.ts'
+import { BuildHistory } from '../scheduler/build-history.ts'
 import { BuildPlanner } from '../scheduler/build-planner.ts'
 import { BuilderListWriter } from '../scheduler/builder-list-writer.ts'
 import { defaultEligibilityPolicy, toPeerView, type EligibilityPolicy } from '../scheduler/eligibility.ts'
@@ -150,10 +151,13 @@ export class Agent {
         masterName: facts.name
       }))
       await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
+      const history = new BuildHistory()
       this.planner = new BuildPlanner({
         table,
         reservations: new Reservations(clock),
-        localBuilds: new LocalBuilds({ clock }),
+        localBuilds: new LocalBuilds({ clock, onDone: (build, seconds) => { history.record(build.name, seconds * build.rate) } }),
+        history,
+        clock,
         local: async () => {
           const live = await probeLiveStatus(probeDeps, facts)
           const { name, systems, supportedFeatures, mandatoryFeatures, slots, cores, speed } = facts

@@ -1,3 +1,4 @@
+import type { Clock } from '../common/clock.ts'
 import { UsageError } from '../common/errors.ts'
 import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
@@ -5,7 +6,8 @@ import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
 import { isDrvPath, type LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
-import { planBuild, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { BuildHistory } from './build-history.ts'
+import { expectedRate, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
 
 /** The master itself, as a candidate: its facts now. */
@@ -16,6 +18,8 @@ export interface BuildPlannerComponents {
   reservations: Reservations
   local: LocalCandidate
   localBuilds: LocalBuilds
+  history: BuildHistory
+  clock: Clock
 }
 
 export interface BuildPlannerInit {
@@ -88,11 +92,13 @@ export class BuildPlanner {
     const { localBuilds } = this.components
     const drvPath = p.drvPath
     const localRunning = await localBuilds.running(drvPath)
-    const request = {
+    const name = BuildHistory.nameOf(drvPath)
+    const request: BuildRequest = {
       system: validateSystem(p.system, 'system'),
       requiredFeatures: validateFeatures(strings(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
       // Nix says it is willing for every derivation of a batch; what we already kept local counts too.
-      amWilling: p.amWilling && (maxJobs === undefined || localRunning < maxJobs)
+      amWilling: p.amWilling && (maxJobs === undefined || localRunning < maxJobs),
+      expectedWork: this.components.history.expected(name)
     }
     // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead.
     const allowed = strings(p.allowedHosts, 'allowedHosts')
@@ -100,11 +106,14 @@ export class BuildPlanner {
     const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
     if (allowed === undefined) {
       const local = await this.components.local()
-      candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true })
+      candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn() })
     }
     const decision = planBuild(request, candidates, this.init.plan)
+    const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
+    const work = request.expectedWork
     // `local` without a free local slot means "wait for one": Nix starts nothing yet.
-    if (decision.kind === 'local' && request.amWilling) await localBuilds.add(drvPath)
+    const local = candidates.find((c) => c.local)
+    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work })
     else localBuilds.remove(drvPath)
     if (decision.kind !== 'remote') return { kind: decision.kind }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)
@@ -113,14 +122,20 @@ export class BuildPlanner {
       kind: 'remote',
       host: chosen.builder.host,
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
-      reservation: this.components.reservations.reserve(chosen.peer.key)
+      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work })
     }
   }
 
+  /** The hook's word that a remote build ended: its wall time teaches the history. */
   release (params: unknown): { released: boolean } {
     const id = object(params).reservation
     if (typeof id !== 'string' || id.length > 64) throw new UsageError('reservation must be a reservation id')
-    return { released: this.components.reservations.release(id) }
+    const reservation = this.components.reservations.release(id)
+    if (reservation !== undefined) {
+      const seconds = (this.components.clock.now() - reservation.at) / 1000
+      this.components.history.record(reservation.name, seconds * reservation.rate)
+    }
+    return { released: reservation !== undefined }
   }
 
   private remoteCandidates (allowed: string[] | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {
@@ -143,6 +158,7 @@ export class BuildPlanner {
           mandatoryFeatures: ad.mandatoryFeatures,
           slots: ad.slots,
           slotsInUse: Math.min(ad.slots, Math.max(peer.status.slotsInUse, reservations.count(peer.key))),
+          endsIn: reservations.endsIn(peer.key),
           cores: peer.status.cores,
           speed: ad.speed,
           load: ad.load

@@ -30,7 +30,19 @@ export interface LocalBuildsDeps {
   clock: Clock
   outputsOf?: (drvPath: string) => Promise<string[]>
   exists?: (path: string) => Promise<boolean>
+  /** Told when a build's outputs appeared, with its wall time: what the history learns from. */
+  onDone?: (build: LocalBuild, seconds: number) => void
 }
+
+/** What the planner knew when it kept a build local. */
+export interface LocalBuild {
+  name: string
+  /** Work per second the master was expected to give it. */
+  rate: number
+  work: number | undefined
+}
+
+interface Running extends LocalBuild { at: number, outputs: string[] }
 
 /**
  * The builds the master told Nix to run locally and that have not finished. Nix asks about a
@@ -44,29 +56,40 @@ export class LocalBuilds {
   private readonly outputsOf: (drvPath: string) => Promise<string[]>
   private readonly exists: (path: string) => Promise<boolean>
   private readonly maxAgeMs: number
-  private readonly builds = new Map<string, { at: number, outputs: string[] }>()
+  private readonly onDone: (build: LocalBuild, seconds: number) => void
+  private readonly builds = new Map<string, Running>()
 
   constructor (deps: LocalBuildsDeps, maxAgeMs = 30 * 60_000) {
     this.clock = deps.clock
     this.outputsOf = deps.outputsOf ?? derivationOutputs
     this.exists = deps.exists ?? exists
+    this.onDone = deps.onDone ?? (() => {})
     this.maxAgeMs = maxAgeMs
   }
 
   /** Local builds still running, not counting `drvPath` itself (Nix may ask about it again). */
   async running (drvPath: string): Promise<number> {
-    const cutoff = this.clock.now() - this.maxAgeMs
+    const now = this.clock.now()
     for (const [drv, build] of [...this.builds]) {
       const done = build.outputs.length > 0 && (await Promise.all(build.outputs.map(this.exists))).every(Boolean)
-      if (done || build.at < cutoff) this.builds.delete(drv)
+      if (done) this.onDone(build, (now - build.at) / 1000)
+      if (done || build.at < now - this.maxAgeMs) this.builds.delete(drv)
     }
     return [...this.builds.keys()].filter((drv) => drv !== drvPath).length
   }
 
-  async add (drvPath: string): Promise<void> {
+  /** Seconds until each local build with known work should end. */
+  endsIn (): number[] {
+    const now = this.clock.now()
+    return [...this.builds.values()]
+      .filter((b) => b.work !== undefined && b.rate > 0)
+      .map((b) => (b.at - now) / 1000 + (b.work as number) / b.rate)
+  }
+
+  async add (drvPath: string, build: LocalBuild): Promise<void> {
     if (this.builds.has(drvPath)) return
     const outputs = await this.outputsOf(drvPath).catch(() => [])
-    this.builds.set(drvPath, { at: this.clock.now(), outputs })
+    this.builds.set(drvPath, { ...build, at: this.clock.now(), outputs })
   }
 
   remove (drvPath: string): void {

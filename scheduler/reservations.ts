@@ -1,43 +1,68 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../common/clock.ts'
 
+/** A build the master sent to a builder. */
+export interface Reservation {
+  peer: string
+  /** Derivation name, for the history. */
+  name: string
+  at: number
+  /** Work per second the builder was expected to give it. */
+  rate: number
+  /** Expected work, from history, if any. */
+  work: number | undefined
+}
+
 /**
- * Builds the master has sent to a builder and not yet heard the end of. A builder's own count
- * of running builds lags by a heartbeat, so without these two quick requests would both see
- * the same free slot.
+ * Builds the master has sent to builders and not yet heard the end of. A builder's own count
+ * of running builds lags by a heartbeat, so for a short while after sending, the reservation is
+ * what keeps two quick requests from taking the same slot; until the hook releases it, it also
+ * says when the build should end.
  */
 export class Reservations {
   private readonly clock: Clock
-  private readonly maxAgeMs: number
-  private readonly byId = new Map<string, { peer: string, at: number }>()
+  private readonly bridgeMs: number
+  private readonly maxRunMs: number
+  private readonly byId = new Map<string, Reservation>()
 
   /**
-   * A reservation only has to bridge the time until the builder's own count shows the build
-   * (a heartbeat after the SSH session starts); past `maxAgeMs` that count is the truth, and a
-   * hook killed before it could release holds nothing.
+   * Past `bridgeMs` the builder's own count is the truth; past `maxRunMs` a hook that was killed
+   * before it could release holds nothing any more.
    */
-  constructor (clock: Clock, maxAgeMs = 15_000) {
+  constructor (clock: Clock, bridgeMs = 15_000, maxRunMs = 6 * 3600_000) {
     this.clock = clock
-    this.maxAgeMs = maxAgeMs
+    this.bridgeMs = bridgeMs
+    this.maxRunMs = maxRunMs
   }
 
-  reserve (peer: string): string {
+  reserve (r: Omit<Reservation, 'at'>): string {
     const id = randomUUID()
-    this.byId.set(id, { peer, at: this.clock.now() })
+    this.byId.set(id, { ...r, at: this.clock.now() })
     return id
   }
 
-  release (id: string): boolean {
-    return this.byId.delete(id)
+  release (id: string): Reservation | undefined {
+    const r = this.byId.get(id)
+    this.byId.delete(id)
+    return r
   }
 
+  /** Builds just sent to `peer` that its own count may not show yet. */
   count (peer: string): number {
-    const cutoff = this.clock.now() - this.maxAgeMs
-    let n = 0
-    for (const [id, r] of this.byId) {
-      if (r.at < cutoff) this.byId.delete(id)
-      else if (r.peer === peer) n++
-    }
-    return n
+    return this.live().filter((r) => r.peer === peer && r.at >= this.clock.now() - this.bridgeMs).length
+  }
+
+  /** Seconds until each build sent to `peer` with known work should end. */
+  endsIn (peer: string): number[] {
+    const now = this.clock.now()
+    return this.live()
+      .filter((r) => r.peer === peer && r.work !== undefined && r.rate > 0)
+      .map((r) => (r.at - now) / 1000 + (r.work as number) / r.rate)
+  }
+
+  private live (): Reservation[] {
+    const cutoff = this.clock.now() - this.maxRunMs
+    for (const [id, r] of this.byId) if (r.at < cutoff) this.byId.delete(id)
+    return [...this.byId.values()]
   }
 }

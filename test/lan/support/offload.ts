@@ -48,13 +48,15 @@ export async function startMeshBuilder (host: Host, options: MeshBuilderOptions)
 
 /**
  * A Nix file of `count` independent derivations, each sleeping `seconds` and writing the host
- * name of the machine that built it. `tag` goes into every derivation, so a new tag means
- * nothing is cached from an earlier run. No nixpkgs: only /bin/sh and /bin/sleep.
+ * name of the machine that built it. `tag` goes into every derivation and its name, so a new tag
+ * means nothing is cached from an earlier run and the master has no history of these names
+ * (they sleep: their time does not scale with a machine's speed as real work does).
+ * No nixpkgs: only /bin/sh and /bin/sleep.
  */
 export function jobsExpression (tag: string, count: number, seconds = 2): string {
   if (!/^[A-Za-z0-9._-]+$/.test(tag)) throw new Error(`tag ${JSON.stringify(tag)} must be letters, digits, . _ -`)
   return `builtins.genList (n: derivation {
-  name = "job-\${toString (n + 1)}";
+  name = "${tag}-job-\${toString (n + 1)}";
   system = "x86_64-linux";
   builder = "/bin/sh";
   args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep ${seconds}; echo $h > $out" ];

@@ -5,6 +5,7 @@ import { BuildPlanner } from '../../../scheduler/build-planner.ts'
 import { defaultEligibilityPolicy } from '../../../scheduler/eligibility.ts'
 import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
 import { PeerTable } from '../../../scheduler/peer-table.ts'
+import { BuildHistory } from '../../../scheduler/build-history.ts'
 import { LocalBuilds } from '../../../scheduler/local-builds.ts'
 import { Reservations } from '../../../scheduler/reservations.ts'
 import type { Advertisement } from '../../../wire/advertisement.ts'
@@ -20,6 +21,7 @@ interface Setup {
   clock: ManualClock
   /** Store paths that exist on the master. */
   store: Set<string>
+  history: BuildHistory
 }
 
 async function setup (localSpeed = 1): Promise<Setup> {
@@ -29,10 +31,13 @@ async function setup (localSpeed = 1): Promise<Setup> {
   table.follow(source)
   await table.start()
   const store = new Set<string>()
+  const history = new BuildHistory()
   const planner = new BuildPlanner({
     table,
+    history,
+    clock,
     reservations: new Reservations(clock),
-    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p) }),
+    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone: (b, seconds) => { history.record(b.name, seconds * b.rate) } }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
   const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {
@@ -43,7 +48,7 @@ async function setup (localSpeed = 1): Promise<Setup> {
     table.setStatus(s.key, statusFrom(ad, status), clock.now())
     table.setAuthorized(s.key, true)
   }
-  return { planner, join, clock, store }
+  return { planner, join, clock, store, history }
 }
 
 const drv = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-job-${n}.drv`
@@ -83,6 +88,29 @@ describe('BuildPlanner', () => {
     expect((await planner.decide(request({ drvPath: drv(1), maxJobs: 2 }))).kind).toBe('local')
     store.add(drv(1).replace(/\.drv$/, '-out'))
     expect((await planner.decide(request({ drvPath: drv(5), maxJobs: 2 }))).kind).toBe('local')
+  })
+
+  it('learns how long builds take, and then keeps a long build for the fast master rather than a slow builder', async () => {
+    const { planner, join, clock, store, history } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    const long = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-compiler-1.0.drv`
+    const short = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-docs-1.0.drv`
+
+    // First sight, no history: Nix has no local slot for it, so out it goes.
+    expect((await planner.decide(request({ drvPath: short(1), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    clock.advance(1000)
+    store.add(short(1).replace(/\.drv$/, '-out'))
+    const first = await planner.decide(request({ drvPath: long(2), maxJobs: 1, amWilling: false }))
+    expect(first).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    expect(history.expected('docs-1.0')).toBeCloseTo(4, 0)
+    clock.advance(100_000)
+    planner.release({ reservation: first.reservation })
+    expect(history.expected('compiler-1.0')).toBeCloseTo(100, 0)
+
+    // Now it knows: the master's short build ends in a second, and the long one takes 25 s
+    // there against 100 s on b1. So it waits for the master's slot instead of going out.
+    expect((await planner.decide(request({ drvPath: short(3), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    expect((await planner.decide(request({ drvPath: long(4), maxJobs: 1, amWilling: false }))).kind).toBe('local')
   })
 
   it('counts its own reservations against a builder until they are released', async () => {

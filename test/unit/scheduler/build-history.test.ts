@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest'
+import { BuildHistory } from '../../../scheduler/build-history.ts'
+
+describe('BuildHistory', () => {
+  it('keys builds by derivation name, without store hash or extension', () => {
+    expect(BuildHistory.nameOf('/nix/store/5pnvbg995pzj8nwzd7h85bivr4736qv2-gcc-13.2.0.drv')).toBe('gcc-13.2.0')
+  })
+
+  it('moves halfway to each new measurement, and ignores nonsense', () => {
+    const history = new BuildHistory()
+    expect(history.expected('gcc')).toBeUndefined()
+    history.record('gcc', 100)
+    history.record('gcc', 200)
+    history.record('gcc', Number.NaN)
+    history.record('gcc', -5)
+    expect(history.expected('gcc')).toBe(150)
+  })
+
+  it('forgets the least recently learned name past its bound', () => {
+    const history = new BuildHistory(2)
+    history.record('a', 1)
+    history.record('b', 2)
+    history.record('a', 3)
+    history.record('c', 4)
+    expect([history.expected('a'), history.expected('b'), history.expected('c')]).toEqual([2, undefined, 4])
+  })
+})
