@@ -51,7 +51,7 @@ describe('offloading Nix builds through the mesh', () => {
 
     expect(outputs).toHaveLength(JOBS)
     expect(new Set(outputs.map((o) => o.path)).size).toBe(JOBS)
-    for (const o of outputs) expect(o.path).toMatch(/^\/nix\/store\/[a-z0-9]{32}-job-\d+$/)
+    for (const o of outputs) expect(o.path).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-${lan.prefix}-first-job-\\d+$`))
     const counts = countByBuilder(outputs)
     expect([...counts.keys()].every((name) => ['b1', 'b2', 'b3'].includes(name)), `built on ${[...counts.keys()].join(', ')}`).toBe(true)
     expect(counts.size).toBeGreaterThanOrEqual(2)
