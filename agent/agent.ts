@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { hostname, machine, release } from 'node:os'
 import type { Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
@@ -5,6 +6,7 @@ import { MdnsEndpoint } from '../common/mdns.ts'
 import { readMeshKey } from '../common/mesh-key.ts'
 import { BUILDMESH_VERSION } from '../common/version.ts'
 import { BuildHistory } from '../scheduler/build-history.ts'
+import { BuildHistoryFile } from '../scheduler/build-history-file.ts'
 import { BuildPlanner } from '../scheduler/build-planner.ts'
 import { BuilderListWriter } from '../scheduler/builder-list-writer.ts'
 import { defaultEligibilityPolicy, toPeerView, type EligibilityPolicy } from '../scheduler/eligibility.ts'
@@ -152,6 +154,7 @@ export class Agent {
       }))
       await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
       const history = new BuildHistory()
+      await this.run(new BuildHistoryFile({ history, clock, log }, { path: join(config.stateDir, 'build-history.json') }))
       this.planner = new BuildPlanner({
         table,
         reservations: new Reservations(clock),

@@ -6,6 +6,8 @@
 export class BuildHistory {
   private readonly work = new Map<string, number>()
   private readonly maxNames: number
+  /** Changes since the history was last saved. */
+  changed = false
 
   /** `maxNames` bounds memory; the oldest name goes first. */
   constructor (maxNames = 20_000) {
@@ -24,6 +26,12 @@ export class BuildHistory {
     // Halfway to the new value: one odd build (a cold cache, a busy builder) does not take over.
     this.work.set(name, before === undefined ? work : (before + work) / 2)
     if (this.work.size > this.maxNames) this.work.delete(this.work.keys().next().value as string)
+    this.changed = true
+  }
+
+  /** Oldest first, as `record` would rebuild it. */
+  entries (): Array<[string, number]> {
+    return [...this.work.entries()]
   }
 
   expected (name: string): number | undefined {
