@@ -154,11 +154,12 @@ export class Agent {
       }))
       await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
       const history = new BuildHistory()
+      const localBuilds = await this.run(new LocalBuilds({ clock, onDone: (build, seconds) => { history.record(build.name, seconds * build.rate) } }))
       await this.run(new BuildHistoryFile({ history, clock, log }, { path: join(config.stateDir, 'build-history.json') }))
       this.planner = new BuildPlanner({
         table,
         reservations: new Reservations(clock),
-        localBuilds: new LocalBuilds({ clock, onDone: (build, seconds) => { history.record(build.name, seconds * build.rate) } }),
+        localBuilds,
         history,
         clock,
         local: async () => {

@@ -58,6 +58,7 @@ export class LocalBuilds {
   private readonly maxAgeMs: number
   private readonly onDone: (build: LocalBuild, seconds: number) => void
   private readonly builds = new Map<string, Running>()
+  private timer: unknown
 
   constructor (deps: LocalBuildsDeps, maxAgeMs = 30 * 60_000) {
     this.clock = deps.clock
@@ -65,6 +66,18 @@ export class LocalBuilds {
     this.exists = deps.exists ?? exists
     this.onDone = deps.onDone ?? (() => {})
     this.maxAgeMs = maxAgeMs
+  }
+
+  /** Looks for finished builds every second, so their wall time is not stretched to the next decision. */
+  start (): void {
+    if (this.timer !== undefined) return
+    this.timer = this.clock.setInterval(() => { void this.running('') }, 1000)
+  }
+
+  stop (): void {
+    if (this.timer === undefined) return
+    this.clock.clearInterval(this.timer)
+    this.timer = undefined
   }
 
   /** Local builds still running, not counting `drvPath` itself (Nix may ask about it again). */

@@ -45,6 +45,22 @@ describe('LocalBuilds', () => {
     expect(await builds.running('c.drv')).toBe(0)
   })
 
+  it('notices a finished build within a second, without waiting for the next decision', async () => {
+    const clock = new ManualClock()
+    const store = new Set<string>()
+    const done: Array<[string, number]> = []
+    const builds = new LocalBuilds({ clock, outputsOf: async (d) => [`${d}-out`], exists: async (p) => store.has(p), onDone: (b, seconds) => { done.push([b.name, seconds]) } })
+    builds.start()
+    await builds.add('a.drv', { name: 'a', rate: 1, work: undefined })
+    clock.advance(3000)
+    store.add('a.drv-out')
+    clock.advance(1000)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(done).toEqual([['a', 4]])
+    builds.stop()
+    expect(clock.pending).toBe(0)
+  })
+
   it('says when builds of known work should end, and reports each finished one with its wall time', async () => {
     const clock = new ManualClock()
     const store = new Set<string>()
