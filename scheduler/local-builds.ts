@@ -1,5 +1,6 @@
 import { access, readFile } from 'node:fs/promises'
 import type { Clock } from '../common/clock.ts'
+import { remainingSeconds } from './reservations.ts'
 
 // A store path as Nix prints it: the store, 32 base-32 characters, a name.
 const DRV_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}\.drv$/
@@ -93,10 +94,7 @@ export class LocalBuilds {
 
   /** Seconds until each local build with known work should end. */
   endsIn (): number[] {
-    const now = this.clock.now()
-    return [...this.builds.values()]
-      .filter((b) => b.work !== undefined && b.rate > 0)
-      .map((b) => (b.at - now) / 1000 + (b.work as number) / b.rate)
+    return remainingSeconds([...this.builds.values()], this.clock.now())
   }
 
   async add (drvPath: string, build: LocalBuild): Promise<void> {

@@ -54,10 +54,7 @@ export class Reservations {
 
   /** Seconds until each build sent to `peer` with known work should end. */
   endsIn (peer: string): number[] {
-    const now = this.clock.now()
-    return this.live()
-      .filter((r) => r.peer === peer && r.work !== undefined && r.rate > 0)
-      .map((r) => (r.at - now) / 1000 + (r.work as number) / r.rate)
+    return remainingSeconds(this.live().filter((r) => r.peer === peer), this.clock.now())
   }
 
   private live (): Reservation[] {
@@ -65,4 +62,17 @@ export class Reservations {
     for (const [id, r] of this.byId) if (r.at < cutoff) this.byId.delete(id)
     return [...this.byId.values()]
   }
+}
+
+/** A build past its expected end is taken to need a quarter of its estimate more, not nothing. */
+const OVERRUN = 0.25
+
+/** Seconds until builds of known work should end, from when they started and their rate. */
+export function remainingSeconds (builds: Array<{ at: number, rate: number, work: number | undefined }>, now: number): number[] {
+  return builds
+    .filter((b) => b.work !== undefined && b.rate > 0)
+    .map((b) => {
+      const seconds = (b.work as number) / b.rate
+      return Math.max((b.at - now) / 1000 + seconds, seconds * OVERRUN)
+    })
 }

@@ -75,4 +75,12 @@ describe('LocalBuilds', () => {
     expect(await builds.running('x.drv')).toBe(1)
     expect(done).toEqual([['a', 6]])
   })
+
+  it('takes a build past its estimate to need a quarter of it more, not to be over already', async () => {
+    const clock = new ManualClock()
+    const builds = new LocalBuilds({ clock, outputsOf: async () => [], exists: async () => false })
+    await builds.add('a.drv', { name: 'a', rate: 4, work: 40 })
+    clock.advance(30_000)
+    expect(builds.endsIn()).toEqual([2.5])
+  })
 })
