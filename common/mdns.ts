@@ -1,11 +1,10 @@
 import { createRequire } from 'node:module'
 import { networkInterfaces } from 'node:os'
-import type { Service } from 'bonjour-service'
 import type { ServiceRecord } from 'bonjour-service/dist/lib/service.js'
 import { BuildmeshError } from './errors.ts'
 import type { Logger } from './logger.ts'
 
-export type { Service, ServiceRecord }
+export type { ServiceRecord }
 
 /** A DNS packet as multicast-dns hands it over. */
 export interface MdnsPacket {

@@ -80,7 +80,7 @@ export type BuildDecision =
 
 type Needs = Pick<BuildRequest, 'system' | 'requiredFeatures'>
 
-export function canBuild (c: Candidate, request: Needs): boolean {
+export function canBuild (c: Pick<Candidate, 'systems' | 'supportedFeatures' | 'mandatoryFeatures'>, request: Needs): boolean {
   if (!c.systems.includes(request.system)) return false
   if (request.requiredFeatures.some((f) => !c.supportedFeatures.includes(f) && !c.mandatoryFeatures.includes(f))) return false
   return c.mandatoryFeatures.every((f) => request.requiredFeatures.includes(f))

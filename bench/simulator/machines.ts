@@ -1,18 +1,9 @@
+import { canBuild, type Candidate } from '../../scheduler/plan-build.ts'
+
 /** The machines of a simulated LAN: the master first, then its builders in machines-file order. */
 
-export interface Machine {
-  name: string
-  /** The master: Nix builds here when the hook declines. */
-  local: boolean
-  systems: string[]
-  supportedFeatures: string[]
-  mandatoryFeatures: string[]
-  /** `max-jobs` on the master; maxJobs (Nix) or parallel-builds (Guix) for a builder. */
-  slots: number
-  cores: number
-  /** Relative single-core speed; it is also the builder's speedFactor (Nix) and speed (Guix). */
-  speed: number
-}
+/** A machine as the planner sees one, before any live status. */
+export type Machine = Omit<Candidate, 'slotsInUse' | 'load' | 'endsIn'>
 
 export interface MachineSet {
   name: string
@@ -47,8 +38,5 @@ export const master = (machines: Machine[]): Machine => {
   return m
 }
 
-/** Nix's and Guix's rule: the system, every required feature, and all its mandatory ones required. */
-export const matches = (m: Machine, system: string, features: string[]): boolean =>
-  m.systems.includes(system) &&
-  features.every((f) => m.supportedFeatures.includes(f) || m.mandatoryFeatures.includes(f)) &&
-  m.mandatoryFeatures.every((f) => features.includes(f))
+/** Nix's and Guix's rule, the planner's own: the system, every required feature, and all its mandatory ones required. */
+export const matches = (m: Machine, system: string, requiredFeatures: string[]): boolean => canBuild(m, { system, requiredFeatures })

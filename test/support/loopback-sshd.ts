@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { sshdConfig } from './sshd-config.ts'
 
 export const SSHD = '/usr/sbin/sshd'
 /** A real sshd needs root (it changes user) and the Debian package. */
@@ -51,20 +52,7 @@ export async function startLoopbackSshd (dir: string, authorizedKeysFile: string
   const port = await freePort()
   const host = await makeKey(dir, 'ssh_host_ed25519_key')
   const config = join(dir, 'sshd_config')
-  await writeFile(config, [
-    'ListenAddress 127.0.0.1',
-    `Port ${port}`,
-    `HostKey ${host.file}`,
-    `AuthorizedKeysFile ${authorizedKeysFile}`,
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    'UsePAM no',
-    'StrictModes no',
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UseDNS no',
-    ''
-  ].join('\n'))
+  await writeFile(config, sshdConfig({ address: '127.0.0.1', port, hostKeyFile: host.file, authorizedKeysFile, pidFile: join(dir, 'sshd.pid') }))
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 })
   // sshd re-executes itself for each connection, so it must be started by absolute path.
   const sshd = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] })

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { Host } from './host.ts'
 import type { HostProcess } from './host-process.ts'
 import { runLocal } from './run.ts'
+import { sshdConfig } from '../../support/sshd-config.ts'
 
 export interface SshdOptions {
   /**
@@ -60,23 +61,7 @@ export async function startSshd (host: Host, options: SshdOptions): Promise<Sshd
 
   const pidFile = join(dir, 'sshd.pid')
   const configFile = join(dir, 'sshd_config')
-  await writeFile(configFile, [
-    `ListenAddress ${host.address}`,
-    `Port ${port}`,
-    `HostKey ${hostKeyFile}`,
-    `AuthorizedKeysFile ${authorizedKeysFile}`,
-    `PidFile ${pidFile}`,
-    // No PAM stack and no ownership checks on the test's files; keys only.
-    'UsePAM no',
-    'StrictModes no',
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    // Reverse lookups of LAN addresses would only wait on an unreachable resolver.
-    'UseDNS no',
-    'PrintMotd no',
-    ''
-  ].join('\n'))
+  await writeFile(configFile, sshdConfig({ address: host.address, port, hostKeyFile, authorizedKeysFile, pidFile }))
   // The privilege separation directory, in the host's own /run.
   await mkdir(host.pathOnMachine('/run/sshd'), { recursive: true, mode: 0o755 })
 
