@@ -33,7 +33,7 @@ const USABLE_TYPES = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-
 export async function loadOrCreateSshKeyPair (privateKeyPath: string, log: Pick<Logger, 'info' | 'warn'>): Promise<SshKeyPair> {
   const existing = await loadSshKeyPair(privateKeyPath, log)
   if (existing !== undefined) return existing
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `buildmesh@${hostname()}` })
+  const pair = generateSshKeyPair(privateKeyPath)
   try {
     await writeFileAtomic(privateKeyPath, pair.private, { mode: 0o600, exclusive: true })
   } catch (err) {
@@ -42,9 +42,38 @@ export async function loadOrCreateSshKeyPair (privateKeyPath: string, log: Pick<
     throw err
   }
   await writeFileAtomic(`${privateKeyPath}.pub`, `${pair.public.trim()}\n`, { mode: 0o644 })
-  const publicKey = publicLine(parse(privateKeyPath, pair.private))
-  log.info({ file: privateKeyPath, publicKey }, 'created SSH key pair for logging in to builders')
-  return { privateKeyPath, publicKey }
+  log.info({ file: privateKeyPath, publicKey: pair.publicKey }, 'created SSH key pair for logging in to builders')
+  return { privateKeyPath, publicKey: pair.publicKey }
+}
+
+export interface GeneratedKeyPair {
+  /** The OpenSSH private key file's text. */
+  private: string
+  /** The `.pub` line, with its comment. */
+  public: string
+  publicKey: string
+}
+
+type Generate = () => { private: string, public: string }
+
+const MAX_ATTEMPTS = 16
+
+/**
+ * A new ed25519 pair for `privateKeyPath` that ssh2 and OpenSSH can both read. ssh2's generator strips every leading
+ * zero byte of the public key (mscdex/ssh2#1390), so about 1 pair in 256 comes out with a
+ * 31-byte key that no one can parse; such a pair is thrown away and another made, before
+ * anything is written. 16 bad pairs in a row would take odds of 2^-128.
+ */
+export function generateSshKeyPair (privateKeyPath: string, generate: Generate = () => ssh2.utils.generateKeyPairSync('ed25519', { comment: `buildmesh@${hostname()}` })): GeneratedKeyPair {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const pair = generate()
+    const key = ssh2.utils.parseKey(pair.private)
+    const pub = ssh2.utils.parseKey(pair.public)
+    if (key instanceof Error || pub instanceof Error) continue
+    const publicKey = publicLine(key)
+    if (publicLine(pub) === publicKey) return { private: pair.private, public: pair.public, publicKey }
+  }
+  throw new SshKeyError(privateKeyPath, `could not make a readable ed25519 key pair in ${MAX_ATTEMPTS} attempts`)
 }
 
 async function loadSshKeyPair (path: string, log: Pick<Logger, 'warn'>): Promise<SshKeyPair | undefined> {

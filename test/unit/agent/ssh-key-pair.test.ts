@@ -6,7 +6,7 @@ import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { loadOrCreateSshKeyPair } from '../../../agent/ssh-key-pair.ts'
+import { generateSshKeyPair, loadOrCreateSshKeyPair } from '../../../agent/ssh-key-pair.ts'
 import { BuildmeshError } from '../../../common/errors.ts'
 
 const run = promisify(execFile)
@@ -110,5 +110,34 @@ describe('loadOrCreateSshKeyPair', () => {
       await errorOf(loadOrCreateSshKeyPair(path, silent))
       expect(await readFile(path, 'utf8')).toBe(content)
     }
+  })
+
+  it('never hands out the 31-byte ed25519 keys ssh2\'s generator makes about once in 256', () => {
+    // Without the check, 3000 pairs contain a spoiled one with odds 1 - (255/256)^3000 > 0.99999.
+    for (let i = 0; i < 3000; i++) {
+      const { publicKey } = generateSshKeyPair('/k')
+      const blob = Buffer.from(publicKey.split(' ')[1] as string, 'base64')
+      // string "ssh-ed25519" then string key: 4 + 11 + 4 + 32 bytes.
+      expect(blob.length).toBe(51)
+    }
+  })
+
+  it('replaces a pair it cannot read, and says which file after 16 bad ones', () => {
+    const good = generateSshKeyPair('/k')
+    let calls = 0
+    const pair = generateSshKeyPair('/k', () => {
+      calls++
+      return calls === 1 ? { private: 'spoiled', public: 'spoiled' } : { private: good.private, public: good.public }
+    })
+    expect(calls).toBe(2)
+    expect(pair.publicKey).toBe(good.publicKey)
+    let err: unknown
+    try {
+      generateSshKeyPair('/etc/k', () => ({ private: 'spoiled', public: good.public }))
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(BuildmeshError)
+    expect((err as BuildmeshError).message).toBe('SSH key /etc/k: could not make a readable ed25519 key pair in 16 attempts')
   })
 })
