@@ -14,10 +14,12 @@ import { MdnsPeerSource } from '../scheduler/mdns-peer-source.ts'
 import { MemberLinks } from '../scheduler/member-links.ts'
 import type { PeerView } from '../scheduler/peer.ts'
 import { PeerTable } from '../scheduler/peer-table.ts'
+import { defaultPlanPolicy } from '../scheduler/plan-build.ts'
 import { LocalBuilds } from '../scheduler/local-builds.ts'
 import { Reservations } from '../scheduler/reservations.ts'
 import { sshHandshake } from '../scheduler/ssh-handshake.ts'
 import { SshReachability } from '../scheduler/ssh-reachability.ts'
+import { WaitingBuilds } from '../scheduler/waiting-builds.ts'
 import type { Advertisement } from '../wire/advertisement.ts'
 import { osFields } from '../wire/status.ts'
 import { Advertiser } from './advertiser.ts'
@@ -154,13 +156,21 @@ export class Agent {
       }))
       await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
       const history = new BuildHistory()
-      const localBuilds = await this.run(new LocalBuilds({ clock, onDone: (build, seconds) => { history.record(build.name, seconds * build.rate) } }))
+      const waiting = new WaitingBuilds(defaultPlanPolicy.pollSeconds)
+      const localBuilds = await this.run(new LocalBuilds({
+        clock,
+        onDone: (build, seconds) => {
+          history.record(build.name, seconds * build.rate)
+          waiting.buildEnded(clock.now() / 1000)
+        }
+      }))
       await this.run(new BuildHistoryFile({ history, clock, log }, { path: join(config.stateDir, 'build-history.json') }))
       this.planner = new BuildPlanner({
         table,
         reservations: new Reservations(clock),
         localBuilds,
         history,
+        waiting,
         clock,
         local: async () => {
           const live = await probeLiveStatus(probeDeps, facts)

@@ -9,6 +9,7 @@ import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { expectedRate, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
+import type { WaitingBuilds } from './waiting-builds.ts'
 
 /** The master itself, as a candidate: its facts now. */
 export type LocalCandidate = () => Promise<Omit<Candidate, 'local'>>
@@ -19,6 +20,8 @@ export interface BuildPlannerComponents {
   local: LocalCandidate
   localBuilds: LocalBuilds
   history: BuildHistory
+  /** The builds Nix was told to wait for; shared with LocalBuilds' onDone, which reports local ends. */
+  waiting: WaitingBuilds
   clock: Clock
 }
 
@@ -89,9 +92,12 @@ export class BuildPlanner {
     if (typeof p.drvPath !== 'string' || !isDrvPath(p.drvPath)) throw new UsageError('drvPath must be a derivation path in /nix/store')
     const maxJobs = p.maxJobs === undefined ? undefined : Number(p.maxJobs)
     if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
-    const { localBuilds } = this.components
+    const { localBuilds, waiting } = this.components
     const drvPath = p.drvPath
+    // First: a local build found finished here tells `waiting` that Nix is asking its waiters again.
     const localRunning = await localBuilds.running(drvPath)
+    const now = this.components.clock.now() / 1000
+    waiting.asked(drvPath, now)
     const name = BuildHistory.nameOf(drvPath)
     const request: BuildRequest = {
       system: validateSystem(p.system, 'system'),
@@ -108,6 +114,7 @@ export class BuildPlanner {
       const local = await this.components.local()
       candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn() })
     }
+    request.queue = waiting.queue(now, candidates)
     const decision = planBuild(request, candidates, this.init.plan)
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
     const work = request.expectedWork
@@ -115,9 +122,15 @@ export class BuildPlanner {
     const local = candidates.find((c) => c.local)
     if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work })
     else localBuilds.remove(drvPath)
+    // `local` without a slot has Nix wait for one of its builds to end; a postpone, for its next poll.
+    if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now)
+    if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now)
     if (decision.kind !== 'remote') return { kind: decision.kind }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)
-    if (chosen === undefined) return { kind: 'postpone' }
+    if (chosen === undefined) {
+      waiting.wait(drvPath, request, 'poll', now)
+      return { kind: 'postpone' }
+    }
     return {
       kind: 'remote',
       host: chosen.builder.host,
@@ -132,6 +145,8 @@ export class BuildPlanner {
     if (typeof id !== 'string' || id.length > 64) throw new UsageError('reservation must be a reservation id')
     const reservation = this.components.reservations.release(id)
     if (reservation !== undefined) {
+      // Nix asks its waiters again as this build ends.
+      this.components.waiting.buildEnded(this.components.clock.now() / 1000)
       const seconds = (this.components.clock.now() - reservation.at) / 1000
       this.components.history.record(reservation.name, seconds * reservation.rate)
     }

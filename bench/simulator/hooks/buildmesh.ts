@@ -1,6 +1,7 @@
-import { defaultPlanPolicy, planBuild, type Candidate, type PlanPolicy, type QueuedBuild } from '../../../scheduler/plan-build.ts'
-import { isBigParallel } from '../graph.ts'
-import type { Hook, MachineView, StartedBuild } from '../hook.ts'
+import { defaultPlanPolicy, expectedRate, planBuild, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
+import { remainingSeconds } from '../../../scheduler/reservations.ts'
+import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
+import type { Hook, MachineView } from '../hook.ts'
 
 export interface BuildmeshHookInit {
   /**
@@ -11,79 +12,71 @@ export interface BuildmeshHookInit {
   policy?: PlanPolicy
 }
 
-/** What a build past its expected end is still expected to need, as a share of its estimate. */
-const OVERRUN = 0.25
-
-/** A waiting build Nix has not asked about for this long has gone away. */
-const FORGET_WAITING_SECONDS = 60
-
-interface Waiting extends QueuedBuild {
-  askedAt: number
-  /** What brings Nix back to it: a decline that found no local slot, or a postpone. */
-  until: 'build-end' | 'poll'
+/** What the agent notes when it sends a build somewhere: a Reservation, or a LocalBuild. */
+interface Sent {
+  machine: string
+  at: number
+  rate: number
+  work: number | undefined
 }
 
 /**
- * Our hook: planBuild on what the agent can know. Every machine's live status; the builds it has
- * seen start there, and when; the builds it told to wait; past durations by name.
+ * Our hook: planBuild fed what scheduler/build-planner.ts feeds it in the agent, and nothing
+ * more. Every machine's live status; for each build the agent sent somewhere (a builder, or the
+ * master itself), when, at what expected rate, and its past work, from which it guesses when it
+ * ends (remainingSeconds); the builds it told to wait (WaitingBuilds, the same code); past work
+ * by derivation name.
  */
 export function buildmeshHook (init: BuildmeshHookInit): Hook {
   const policy = { ...defaultPlanPolicy, ...init.policy }
-  // Nix starts a build we declined a round later, at the same instant; until then its slot looks
-  // free, and another request in the same round would be offered it too.
-  const promisedLocal = new Map<string, number>()
-  const waiting = new Map<string, Waiting>()
+  const sent = new Map<string, Sent>()
+  const waiting = new WaitingBuilds(policy.pollSeconds)
 
-  const threads = (b: StartedBuild, v: MachineView): number => isBigParallel(b) ? Math.min(v.machine.cores, policy.bigParallelCores) : 1
-  const endsIn = (b: StartedBuild, v: MachineView, now: number): number[] => {
-    const work = b.pastWork ?? (isBigParallel(b) ? policy.bigParallelWork : undefined)
-    if (work === undefined) return []
-    const wanted = v.running.reduce((sum, r) => sum + threads(r, v), 0)
-    const seconds = (v.machine.local ? 0 : policy.transferSeconds) + work / (v.machine.speed * threads(b, v) * Math.min(1, v.machine.cores / wanted))
-    return [Math.max(b.startedAt + seconds - now, seconds * OVERRUN)]
-  }
-  const candidate = (v: MachineView, now: number): Candidate => ({
-    ...v.machine,
-    slotsInUse: v.running.length + (v.machine.local ? promisedLocal.size : 0),
-    load: v.load,
-    endsIn: init.history ? v.running.flatMap((b) => endsIn(b, v, now)) : undefined
-  })
-  // Nix asks again about a goal that found no local slot when any build ends, all of them in name
-  // order, and about a postponed one at its next poll.
-  const queueFor = (name: string, now: number, candidates: Candidate[]): QueuedBuild[] => {
-    const nextEnd = Math.min(policy.pollSeconds, ...candidates.flatMap((c) => c.endsIn ?? []))
-    const queue: QueuedBuild[] = []
-    for (const [other, w] of waiting) {
-      const askedAgainIn = w.until === 'poll' ? Math.max(0, w.askedAt + policy.pollSeconds - now)
-        : w.askedAt < now && other > name ? 0 : nextEnd
-      queue.push({ system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork, askedAgainIn })
+  // The agent hears of a remote build's end from the hook's release, and of a local one from its
+  // outputs appearing: here, a build it sent that no longer runs. A build kept local starts a
+  // round later at the same instant, so until then it counts as running.
+  const noticeEnds = (machines: MachineView[], now: number): void => {
+    const running = new Set(machines.flatMap((v) => v.running.map((b) => b.name)))
+    for (const [name, s] of sent) {
+      if (running.has(name) || s.at === now) continue
+      sent.delete(name)
+      waiting.buildEnded(now)
     }
-    return queue
+  }
+  const candidate = (v: MachineView, now: number): Candidate => {
+    const mine = [...sent].filter(([, s]) => s.machine === v.machine.name)
+    return {
+      ...v.machine,
+      // What runs there, and what was just sent and has not started yet (kept local, for a round).
+      slotsInUse: new Set([...v.running.map((b) => b.name), ...mine.map(([name]) => name)]).size,
+      load: v.load,
+      endsIn: remainingSeconds(mine.map(([, s]) => s), now * 1000)
+    }
   }
 
   return (request, pool) => {
-    const local = pool.machines.find((v) => v.machine.local)
-    for (const [name, at] of promisedLocal) {
-      if (at < pool.now || name === request.name || local?.running.some((b) => b.name === name) === true) promisedLocal.delete(name)
-    }
-    waiting.delete(request.name)
-    for (const [name, w] of waiting) if (w.askedAt < pool.now - FORGET_WAITING_SECONDS) waiting.delete(name)
-
+    noticeEnds(pool.machines, pool.now)
+    sent.delete(request.name)
+    waiting.asked(request.name, pool.now)
     const candidates = pool.machines.map((v) => candidate(v, pool.now))
     const master = candidates.find((c) => c.local)
+    // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
     const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined }
-    const queue = init.history ? queueFor(request.name, pool.now, candidates) : undefined
-    const decision = planBuild({ ...needs, amWilling, queue }, candidates, policy)
+    const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates) }, candidates, policy)
+    const note = (c: Candidate | undefined): void => {
+      if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: needs.expectedWork })
+    }
     switch (decision.kind) {
       case 'remote':
+        note(candidates.find((c) => c.name === decision.name))
         return { kind: 'accept', machine: decision.name }
       case 'postpone':
-        if (init.history) waiting.set(request.name, { ...needs, askedAt: pool.now, until: 'poll' })
+        waiting.wait(request.name, needs, 'poll', pool.now)
         return { kind: 'postpone' }
       case 'local':
-        if (amWilling) promisedLocal.set(request.name, pool.now)
-        else if (init.history) waiting.set(request.name, { ...needs, askedAt: pool.now, until: 'build-end' })
+        if (amWilling) note(master)
+        else waiting.wait(request.name, needs, 'build-end', pool.now)
         return { kind: 'decline' }
       case 'impossible':
         return { kind: 'decline' }

@@ -8,6 +8,7 @@ import { PeerTable } from '../../../scheduler/peer-table.ts'
 import { BuildHistory } from '../../../scheduler/build-history.ts'
 import { LocalBuilds } from '../../../scheduler/local-builds.ts'
 import { Reservations } from '../../../scheduler/reservations.ts'
+import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
 import type { Advertisement } from '../../../wire/advertisement.ts'
 import type { BuilderStatus } from '../../../wire/status.ts'
 import { advertisement, sighting, statusFrom } from '../../support/advertisements.ts'
@@ -32,12 +33,19 @@ async function setup (localSpeed = 1): Promise<Setup> {
   await table.start()
   const store = new Set<string>()
   const history = new BuildHistory()
+  // Wired as in agent/agent.ts: a local build's end is news for the waiting builds too.
+  const waiting = new WaitingBuilds(5)
+  const onDone = (b: { name: string, rate: number }, seconds: number): void => {
+    history.record(b.name, seconds * b.rate)
+    waiting.buildEnded(clock.now() / 1000)
+  }
   const planner = new BuildPlanner({
     table,
     history,
+    waiting,
     clock,
     reservations: new Reservations(clock),
-    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone: (b, seconds) => { history.record(b.name, seconds * b.rate) } }),
+    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
   const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {
@@ -111,6 +119,39 @@ describe('BuildPlanner', () => {
     // there against 100 s on b1. So it waits for the master's slot instead of going out.
     expect((await planner.decide(request({ drvPath: short(3), maxJobs: 1, amWilling: true }))).kind).toBe('local')
     expect((await planner.decide(request({ drvPath: long(4), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+  })
+
+  it('tells the planner which builds wait: a short build leaves the master\'s slot to a long one Nix is about to ask again', async () => {
+    const { planner, join, clock, store, history } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    const named = (n: number, name: string): string => `/nix/store/${String(n).padStart(32, '0')}-${name}.drv`
+    history.record('compiler-1.0', 400)
+    history.record('docs-1.0', 10)
+    expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    // No local slot: the long build waits for the master (2.5 s) rather than take 400 s on b1.
+    expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+    clock.advance(3000)
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    store.add(named(1, 'docs-1.0').replace(/\.drv$/, '-out'))
+    // The docs build ended, so Nix is asking its waiters again: the next short build goes out.
+    expect(await planner.decide(request({ drvPath: named(3, 'docs-1.0'), maxJobs: 1, amWilling: true }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+  })
+
+  it('forgets a waiting build once Nix asks about it again', async () => {
+    const { planner, join, clock, store, history } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    const named = (n: number, name: string): string => `/nix/store/${String(n).padStart(32, '0')}-${name}.drv`
+    history.record('compiler-1.0', 400)
+    history.record('docs-1.0', 10)
+    expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+    // Asked again (and kept local this time), it has no claim left on the master's next slot.
+    expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 2, amWilling: true }))).kind).toBe('local')
+    clock.advance(3000)
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    store.add(named(1, 'docs-1.0').replace(/\.drv$/, '-out'))
+    expect((await planner.decide(request({ drvPath: named(3, 'docs-1.0'), maxJobs: 2, amWilling: true }))).kind).toBe('local')
   })
 
   it('counts its own reservations against a builder until they are released', async () => {

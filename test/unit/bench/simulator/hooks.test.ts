@@ -72,8 +72,27 @@ describe('buildmeshHook', () => {
   })
 
   it('without history, sees no work: a long build goes to a free builder when the master is full', () => {
-    const fullMaster = pool({ ...view(master, 4), running: view(master, 4).running.map((r) => ({ ...r, pastWork: 4 })) }, view(machine('b1', 1)))
-    expect(buildmeshHook({ history: false })(ask({ amWilling: false, pastWork: 1000 }), fullMaster)).toEqual({ kind: 'accept', machine: 'b1' })
-    expect(buildmeshHook({ history: true })(ask({ amWilling: false, pastWork: 1000 }), fullMaster)).toEqual({ kind: 'decline' })
+    // The master's four builds are ones the hook kept local: the agent knows when each started.
+    const keepFour = (hook: ReturnType<typeof buildmeshHook>): PoolView => {
+      for (let i = 0; i < 4; i++) expect(hook(ask({ name: `r${i}`, pastWork: 4 }), pool(view(master), view(machine('b1', 1))))).toEqual({ kind: 'decline' })
+      return pool(view(master, 4), view(machine('b1', 1)))
+    }
+    const blind = buildmeshHook({ history: false })
+    expect(blind(ask({ amWilling: false, pastWork: 1000 }), keepFour(blind))).toEqual({ kind: 'accept', machine: 'b1' })
+    const knowing = buildmeshHook({ history: true })
+    expect(knowing(ask({ amWilling: false, pastWork: 1000 }), keepFour(knowing))).toEqual({ kind: 'decline' })
+  })
+
+  it('counts the builds it told to wait: a short one leaves the master to a long one about to ask again', () => {
+    const hook = buildmeshHook({ history: true })
+    const b1 = machine('b1', 1)
+    const oneSlot = { ...master, slots: 1 }
+    expect(hook(ask({ name: 'short', pastWork: 10 }), pool(view(oneSlot), view(b1)))).toEqual({ kind: 'decline' })
+    // Nix has no local slot for the long one: it waits for the short one to end.
+    expect(hook(ask({ name: 'long', amWilling: false, pastWork: 400 }), pool(view(oneSlot, 1), view(b1)))).toEqual({ kind: 'decline' })
+    // The short one ended; Nix asks about a new short build before it gets back to the long one.
+    const later = { ...pool(view(oneSlot), view(b1)), now: 3 }
+    expect(hook(ask({ name: 'next', pastWork: 10 }), later)).toEqual({ kind: 'accept', machine: 'b1' })
+    expect(hook(ask({ name: 'long', amWilling: true, pastWork: 400 }), later)).toEqual({ kind: 'decline' })
   })
 })

@@ -1,0 +1,76 @@
+import type { BuildRequest, Candidate, QueuedBuild } from './plan-build.ts'
+
+/** What brings Nix back to a build it was told to wait for. */
+export type WaitingFor =
+  /** A decline with no local slot: Nix asks again when any of its builds ends. */
+  | 'build-end'
+  /** A postpone: Nix asks again at its next poll. */
+  | 'poll'
+
+interface Waiting extends QueuedBuild {
+  /** Seconds, on the caller's clock. */
+  askedAt: number
+  until: WaitingFor
+}
+
+/**
+ * The builds the master told Nix to wait for, so planBuild can weigh the one it is asked about
+ * against them: a short build should not take the fast slot a longer waiting one is about to ask
+ * for. Nix never says which goals wait; the hook's own answers do. Times are in seconds on any
+ * clock that only moves forward (the agent's, or the simulator's).
+ */
+export class WaitingBuilds {
+  private readonly byKey = new Map<string, Waiting>()
+  private readonly pollSeconds: number
+  private readonly forgetAfter: number
+  /** When the master last learnt that a build ended: Nix then asks every build-end waiter again. */
+  private lastEnd = -Infinity
+
+  /**
+   * `pollSeconds` is Nix's `pollInterval`. A waiter not asked about again for `forgetAfter`
+   * seconds has gone away (Nix was stopped, or its own hook took over).
+   */
+  constructor (pollSeconds: number, forgetAfter = 60) {
+    this.pollSeconds = pollSeconds
+    this.forgetAfter = forgetAfter
+  }
+
+  /** Nix asks about `key` (a derivation path) again: it waits no more. */
+  asked (key: string, now: number): void {
+    this.byKey.delete(key)
+    for (const [k, w] of this.byKey) if (w.askedAt < now - this.forgetAfter) this.byKey.delete(k)
+  }
+
+  /** The master told Nix to wait with `key`. */
+  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'>, until: WaitingFor, now: number): void {
+    const { system, requiredFeatures, expectedWork } = build
+    this.byKey.set(key, { system, requiredFeatures, expectedWork, askedAt: now, until })
+  }
+
+  /** A build of this master ended (the hook released it, or its outputs appeared). */
+  buildEnded (now: number): void {
+    this.lastEnd = Math.max(this.lastEnd, now)
+  }
+
+  /**
+   * The waiting builds, each with when Nix should ask about it again. Nix asks every build-end
+   * waiter again, one after the other, as soon as a build ends: one told to wait before the last
+   * end is about to be asked. The others wait for the next end, the soonest that the candidates'
+   * running builds should end (a poll wakes Nix at the latest).
+   */
+  queue (now: number, candidates: Array<Pick<Candidate, 'endsIn'>>): QueuedBuild[] {
+    const nextEnd = Math.max(0, Math.min(this.pollSeconds, ...candidates.flatMap((c) => c.endsIn ?? [])))
+    return [...this.byKey.values()].map((w) => ({
+      system: w.system,
+      requiredFeatures: w.requiredFeatures,
+      expectedWork: w.expectedWork,
+      askedAgainIn: w.until === 'poll'
+        ? Math.max(0, w.askedAt + this.pollSeconds - now)
+        : w.askedAt < this.lastEnd ? 0 : nextEnd
+    }))
+  }
+
+  get size (): number {
+    return this.byKey.size
+  }
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest'
+import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
+
+const build = (expectedWork?: number): { system: string, requiredFeatures: string[], expectedWork?: number } =>
+  ({ system: 'x86_64-linux', requiredFeatures: [], expectedWork })
+
+describe('WaitingBuilds', () => {
+  it('holds what it was told to wait for until Nix asks about it again', () => {
+    const waiting = new WaitingBuilds(5)
+    waiting.wait('a', build(100), 'poll', 0)
+    waiting.wait('b', build(), 'build-end', 0)
+    expect(waiting.size).toBe(2)
+    waiting.asked('a', 1)
+    expect(waiting.queue(1, [])).toEqual([{ ...build(), askedAgainIn: 5 }])
+  })
+
+  it('expects a postponed build back at the next poll', () => {
+    const waiting = new WaitingBuilds(5)
+    waiting.wait('a', build(100), 'poll', 10)
+    expect(waiting.queue(12, []).map((q) => q.askedAgainIn)).toEqual([3])
+    expect(waiting.queue(20, []).map((q) => q.askedAgainIn)).toEqual([0])
+  })
+
+  it('expects a build waiting for a slot back when a build ends: now if one just did, else at the next expected end', () => {
+    const waiting = new WaitingBuilds(5)
+    waiting.wait('a', build(100), 'build-end', 10)
+    expect(waiting.queue(11, [{ endsIn: [30, 2] }, { endsIn: undefined }]).map((q) => q.askedAgainIn)).toEqual([2])
+    // No running build it knows the end of: Nix's next poll is the latest it looks again.
+    expect(waiting.queue(11, [{ endsIn: [30] }]).map((q) => q.askedAgainIn)).toEqual([5])
+    waiting.buildEnded(12)
+    expect(waiting.queue(12, [{ endsIn: [30] }]).map((q) => q.askedAgainIn)).toEqual([0])
+    // Asked again after that end and told to wait again: back to waiting for the next one.
+    waiting.asked('a', 12)
+    waiting.wait('a', build(100), 'build-end', 12)
+    expect(waiting.queue(12, [{ endsIn: [30] }]).map((q) => q.askedAgainIn)).toEqual([5])
+  })
+
+  it('forgets a build Nix has not asked about for a long time', () => {
+    const waiting = new WaitingBuilds(5, 60)
+    waiting.wait('gone', build(100), 'build-end', 0)
+    waiting.wait('recent', build(100), 'build-end', 50)
+    waiting.asked('other', 61)
+    expect(waiting.size).toBe(1)
+  })
+})
