@@ -113,7 +113,7 @@ async function readPrivateKey (path: string): Promise<string | undefined> {
 function parse (path: string, text: string): ParsedKey {
   const key = ssh2.utils.parseKey(text)
   if (key instanceof Error) {
-    const reason = /encrypted/i.test(key.message) ? 'is protected by a passphrase; Nix and Guix offload unattended, so the key must have none' : `not a usable private key (${key.message})`
+    const reason = /encrypted/i.test(key.message) ? 'is protected by a passphrase; Nix and Guix offload unattended, so the key must have none' : `not a usable private key (${key.message}); if the agent made it, delete it and its .pub: the agent makes a new pair and offers it to the builders`
     throw new SshKeyError(path, reason)
   }
   return key

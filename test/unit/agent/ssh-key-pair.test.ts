@@ -107,7 +107,8 @@ describe('loadOrCreateSshKeyPair', () => {
     const { publicKey } = await loadOrCreateSshKeyPair(join(dir, 'other'), silent)
     for (const content of [`${publicKey}\n`, 'garbage\n']) {
       await writeFile(path, content, { mode: 0o600 })
-      await errorOf(loadOrCreateSshKeyPair(path, silent))
+      const { message } = await errorOf(loadOrCreateSshKeyPair(path, silent))
+      expect(message).toMatch(content === 'garbage\n' ? /^SSH key \S+: not a usable private key \(.+\); if the agent made it, delete it and its \.pub/ : /holds a public key/)
       expect(await readFile(path, 'utf8')).toBe(content)
     }
   })
