@@ -69,8 +69,4 @@ export class WaitingBuilds {
         : w.askedAt < this.lastEnd ? 0 : nextEnd
     }))
   }
-
-  get size (): number {
-    return this.byKey.size
-  }
 }

@@ -121,36 +121,41 @@ describe('BuildPlanner', () => {
     expect((await planner.decide(request({ drvPath: long(4), maxJobs: 1, amWilling: false }))).kind).toBe('local')
   })
 
-  it('tells the planner which builds wait: a short build leaves the master\'s slot to a long one Nix is about to ask again', async () => {
-    const { planner, join, clock, store, history } = await setup(4)
-    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+  /** A fast master with one slot that a short build holds, a long build told to wait for it, and a slow b1. */
+  async function longBuildWaiting (): Promise<Setup & { named: (n: number, name: string) => string }> {
+    const s = await setup(4)
+    s.join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
     const named = (n: number, name: string): string => `/nix/store/${String(n).padStart(32, '0')}-${name}.drv`
-    history.record('compiler-1.0', 400)
-    history.record('docs-1.0', 10)
-    expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    s.history.record('compiler-1.0', 400)
+    s.history.record('docs-1.0', 10)
+    expect((await s.planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
     // No local slot: the long build waits for the master (2.5 s) rather than take 400 s on b1.
-    expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+    expect((await s.planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+    return { ...s, named }
+  }
+
+  /** Three seconds on: b1 reports again and the short build's output is in the store. */
+  function shortBuildEnds ({ join, clock, store, named }: Awaited<ReturnType<typeof longBuildWaiting>>): void {
     clock.advance(3000)
     join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
     store.add(named(1, 'docs-1.0').replace(/\.drv$/, '-out'))
+  }
+
+  it('tells the planner which builds wait: a short build leaves the master\'s slot to a long one Nix is about to ask again', async () => {
+    const scene = await longBuildWaiting()
+    const { planner, named } = scene
+    shortBuildEnds(scene)
     // The docs build ended, so Nix is asking its waiters again: the next short build goes out.
     expect(await planner.decide(request({ drvPath: named(3, 'docs-1.0'), maxJobs: 1, amWilling: true }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
     expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
   })
 
   it('forgets a waiting build once Nix asks about it again', async () => {
-    const { planner, join, clock, store, history } = await setup(4)
-    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
-    const named = (n: number, name: string): string => `/nix/store/${String(n).padStart(32, '0')}-${name}.drv`
-    history.record('compiler-1.0', 400)
-    history.record('docs-1.0', 10)
-    expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
-    expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+    const scene = await longBuildWaiting()
+    const { planner, named } = scene
     // Asked again (and kept local this time), it has no claim left on the master's next slot.
     expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 2, amWilling: true }))).kind).toBe('local')
-    clock.advance(3000)
-    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
-    store.add(named(1, 'docs-1.0').replace(/\.drv$/, '-out'))
+    shortBuildEnds(scene)
     expect((await planner.decide(request({ drvPath: named(3, 'docs-1.0'), maxJobs: 2, amWilling: true }))).kind).toBe('local')
   })
 
