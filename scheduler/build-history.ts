@@ -6,6 +6,8 @@
 export class BuildHistory {
   private readonly work = new Map<string, number>()
   private readonly maxNames: number
+  /** The median, kept until the next record: the planner asks for it on every build. */
+  private median: number | undefined
   /** Changes since the history was last saved. */
   changed = false
 
@@ -26,6 +28,7 @@ export class BuildHistory {
     // Halfway to the new value: one odd build (a cold cache, a busy builder) does not take over.
     this.work.set(name, before === undefined ? work : (before + work) / 2)
     if (this.work.size > this.maxNames) this.work.delete(this.work.keys().next().value as string)
+    this.median = undefined
     this.changed = true
   }
 
@@ -36,5 +39,15 @@ export class BuildHistory {
 
   expected (name: string): number | undefined {
     return this.work.get(name)
+  }
+
+  /** The median work over every name: what to assume for a name never built. */
+  typical (): number | undefined {
+    if (this.median === undefined && this.work.size > 0) {
+      const sorted = [...this.work.values()].sort((a, b) => a - b)
+      const mid = sorted.length >> 1
+      this.median = sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+    }
+    return this.median
   }
 }

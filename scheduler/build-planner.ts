@@ -104,7 +104,8 @@ export class BuildPlanner {
       requiredFeatures: validateFeatures(strings(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
       // Nix says it is willing for every derivation of a batch; what we already kept local counts too.
       amWilling: p.amWilling && (maxJobs === undefined || localRunning < maxJobs),
-      expectedWork: this.components.history.expected(name)
+      expectedWork: this.components.history.expected(name),
+      typicalWork: this.components.history.typical()
     }
     // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead.
     const allowed = strings(p.allowedHosts, 'allowedHosts')

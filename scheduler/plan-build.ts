@@ -15,6 +15,11 @@ export interface BuildRequest {
    * the same derivation name. Undefined without history.
    */
   expectedWork?: number
+  /**
+   * The work of a typical build in the history (its median), assumed for a build with no history
+   * of its own. Undefined while the history is empty.
+   */
+  typicalWork?: number
   /** Other builds Nix has asked about and was told to wait for. */
   queue?: QueuedBuild[]
 }
@@ -103,8 +108,11 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
 /**
  * Where the build should go.
  *
- * With no idea of its work: the fastest machine with a free slot (for `big-parallel`, the
- * cores it would use count), the master on a tie; all busy: wait.
+ * With no history for it: assuming a typical build's work, the slot where it would end soonest,
+ * counting any wait for that slot (a postpone waits for Nix's next poll); so it does not crawl on
+ * a slow builder while the fast master is about to free. With no history at all: the fastest
+ * machine with a free slot (for `big-parallel`, the cores it would use count), the master on a
+ * tie; all busy: wait.
  *
  * Knowing its work, and that of the builds Nix is waiting on, it plans them all the classic
  * way: longest first, each on the slot where it would end soonest, whether that slot is free now
@@ -112,8 +120,9 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
  * otherwise: so a long build waits for the fast master rather than crawl on a slow builder, and
  * a short one leaves the master's free slot to a longer one. Waiting with a free local slot
  * means a postpone, which Nix only retries at its next poll: then it waits only if that still
- * gets the planned builds done sooner, each end weighted by its work (a long build is the
- * likelier to be awaited).
+ * gets the planned builds done sooner. Each end is weighted by the square of its work: a long
+ * build is the likelier to be awaited, and with weights that only grow as the work does, the sum
+ * could not tell a short build on a contended fast slot from the long one it holds up.
  */
 export function planBuild (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): BuildDecision {
   const p = { ...defaultPlanPolicy, ...policy }
@@ -130,6 +139,16 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   const workOf = (job: QueuedBuild): number | undefined => job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : undefined)
 
   const work = workOf(request)
+  if (work === undefined && request.typicalWork !== undefined) {
+    const { owner, slots, secondsIn } = slotTable(candidates, free, p)
+    const seconds = secondsIn(request, request.typicalWork)
+    const endsIn = (k: number): number => {
+      const s = slots[k] as PlanSlot
+      return (s.open ? 0 : Math.max(s.freeAt, canWaitHere ? 0 : p.pollSeconds)) + (seconds[k] as number)
+    }
+    const best = slots.reduce((b, _, k) => endsIn(k) < (b === -1 ? Infinity : endsIn(b)) ? k : b, -1)
+    return best === -1 || slots[best]?.open !== true ? wait : place(owner[best] as Candidate)
+  }
   if (work === undefined) {
     const ready = candidates.filter((c) => fits(c) && free(c)).sort(preferred((c) => -expectedRate(c, request, p)))
     return ready[0] === undefined ? wait : place(ready[0])
@@ -138,16 +157,18 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   // Waiting builds of unknown work have no place in a plan by length.
   const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
     const w = workOf(job)
-    return w === undefined ? [] : [{ seconds: secondsIn(job, w), earliest: job.askedAgainIn ?? 0, weight: w }]
+    return w === undefined ? [] : [{ seconds: secondsIn(job, w), earliest: job.askedAgainIn ?? 0, weight: w * w }]
   })
   const mine = secondsIn(request, work)
-  const planned = listPlan([{ seconds: mine, earliest: 0, weight: work }, ...queued], slots).slotOf[0] as number
-  if (slots[planned]?.open === true) return place(owner[planned] as Candidate)
+  const plan = listPlan([{ seconds: mine, earliest: 0, weight: work * work }, ...queued], slots)
+  const planned = plan.slotOf[0] as number
+  // On a free slot, but after a longer waiting build: that one should have it first.
+  if (slots[planned]?.open === true && plan.startOf[0] === 0) return place(owner[planned] as Candidate)
   // Slots are in order of preference, so the first free one with the least time is the best.
   const now = slots.reduce((best, s, k) => s.open && (mine[k] as number) < (mine[best] ?? Infinity) ? k : best, -1)
   if (canWaitHere || now === -1) return wait
-  const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mine[k] as number } : s)).weightedEnds + work * (mine[now] as number)
-  const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work }, ...queued], slots).weightedEnds
+  const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mine[k] as number } : s)).weightedEnds + work * work * (mine[now] as number)
+  const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work * work }, ...queued], slots).weightedEnds
   return ifWait < ifNow ? wait : place(owner[now] as Candidate)
 }
 

@@ -9,7 +9,7 @@ export interface PlanJob {
   seconds: number[]
   /** Seconds from now before it can start anywhere. */
   earliest: number
-  /** How much its own end counts: its work, so a long build (likelier to be awaited) counts more. */
+  /** How much its own end counts: more for a long build, the likelier to be awaited. */
   weight: number
 }
 
@@ -20,6 +20,8 @@ export interface Plan {
   weightedEnds: number
   /** For each job, in the order given, the index of its slot; -1 where none fits. */
   slotOf: number[]
+  /** For each job, in the order given, when it would start. */
+  startOf: number[]
 }
 
 /**
@@ -30,6 +32,7 @@ export interface Plan {
 export function listPlan (jobs: PlanJob[], slots: PlanSlot[]): Plan {
   const freeAt = slots.map((s) => s.freeAt)
   const slotOf = jobs.map(() => -1)
+  const startOf = jobs.map(() => Infinity)
   let end = 0
   let weightedEnds = 0
   // A job's length, for the order: its time in the fastest slot it can use.
@@ -43,9 +46,12 @@ export function listPlan (jobs: PlanJob[], slots: PlanSlot[]): Plan {
         bestEnd = e
       }
     }
-    if (slotOf[i] !== -1) freeAt[slotOf[i] as number] = bestEnd
+    if (slotOf[i] !== -1) {
+      freeAt[slotOf[i] as number] = bestEnd
+      startOf[i] = bestEnd - (job.seconds[slotOf[i] as number] as number)
+    }
     end = Math.max(end, bestEnd)
     weightedEnds += job.weight * bestEnd
   }
-  return { end, weightedEnds, slotOf }
+  return { end, weightedEnds, slotOf, startOf }
 }

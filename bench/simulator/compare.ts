@@ -1,3 +1,4 @@
+import { BuildHistory } from '../../scheduler/build-history.ts'
 import type { BuildGraph } from './graph.ts'
 import type { Hook } from './hook.ts'
 import { buildmeshHook } from './hooks/buildmesh.ts'
@@ -10,17 +11,24 @@ import { simulate } from './simulate.ts'
 
 export interface Policy {
   name: string
-  /** A fresh hook for one run; `seed` feeds whatever randomness the policy itself has. */
-  hook: (seed: number) => Hook
+  /** A fresh hook for one run of `graph`; `seed` feeds whatever randomness the policy itself has. */
+  hook: (seed: number, graph: BuildGraph) => Hook
 }
 
 export const policies: Policy[] = [
   { name: 'nix', hook: () => nixStaticHook() },
   // Its own stream: the graph of the same seed drew from the first.
   { name: 'guix', hook: (seed) => guixOffloadHook(createRng(seed ^ 0x5eed)) },
-  { name: 'ours', hook: () => buildmeshHook({ history: true }) },
+  { name: 'ours', hook: (_, graph) => buildmeshHook({ history: true, typicalWork: typicalWork(graph) }) },
   { name: 'ours-nohist', hook: () => buildmeshHook({ history: false }) }
 ]
+
+/** What the agent's history, holding every past build of the graph, says a typical build takes. */
+function typicalWork (graph: BuildGraph): number | undefined {
+  const history = new BuildHistory()
+  for (const d of graph.derivations) if (d.pastWork !== undefined) history.record(d.name, d.pastWork)
+  return history.typical()
+}
 
 export interface Run {
   lowerBound: number
@@ -29,7 +37,7 @@ export interface Run {
 
 export function runAll (graph: BuildGraph, set: MachineSet, seed: number): Run {
   const makespan: Record<string, number> = {}
-  for (const p of policies) makespan[p.name] = simulate(graph, set.machines, p.hook(seed)).makespan
+  for (const p of policies) makespan[p.name] = simulate(graph, set.machines, p.hook(seed, graph)).makespan
   return { lowerBound: lowerBound(graph, set.machines).value, makespan }
 }
 

@@ -9,6 +9,8 @@ export interface BuildmeshHookInit {
    * running builds' and the waiting builds'. Without, planBuild knows no work at all.
    */
   history: boolean
+  /** The median of the history's work (BuildHistory.typical), when there is history. */
+  typicalWork?: number
   policy?: PlanPolicy
 }
 
@@ -62,7 +64,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     const master = candidates.find((c) => c.local)
     // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
-    const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined }
+    const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, typicalWork: init.typicalWork }
     const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates) }, candidates, policy)
     const note = (c: Candidate | undefined): void => {
       if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: needs.expectedWork })

@@ -16,6 +16,15 @@ describe('BuildHistory', () => {
     expect(history.expected('gcc')).toBe(150)
   })
 
+  it('takes the median over names as a typical build, and follows new records', () => {
+    const history = new BuildHistory()
+    expect(history.typical()).toBeUndefined()
+    for (const [name, work] of [['a', 10], ['b', 400], ['c', 30]] as const) history.record(name, work)
+    expect(history.typical()).toBe(30)
+    history.record('d', 50)
+    expect(history.typical()).toBe(40)
+  })
+
   it('forgets the least recently learned name past its bound', () => {
     const history = new BuildHistory(2)
     history.record('a', 1)

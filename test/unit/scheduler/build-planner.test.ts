@@ -150,6 +150,16 @@ describe('BuildPlanner', () => {
     expect((await planner.decide(request({ drvPath: named(2, 'compiler-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
   })
 
+  it('assumes a build it has never seen is typical of its history, and waits for the master for it', async () => {
+    const { planner, join, history } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    for (const [name, work] of [['docs-1.0', 10], ['libfoo-2.0', 100], ['compiler-1.0', 400]] as const) history.record(name, work)
+    const named = (n: number, name: string): string => `/nix/store/${String(n).padStart(32, '0')}-${name}.drv`
+    expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    // Typically 100: 2.5 s of waiting and 25 s on the master, against 100 s on b1.
+    expect((await planner.decide(request({ drvPath: named(2, 'mystery-0.1'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+  })
+
   it('forgets a waiting build once Nix asks about it again', async () => {
     const scene = await longBuildWaiting()
     const { planner, named } = scene

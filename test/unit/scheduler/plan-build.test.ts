@@ -69,6 +69,24 @@ describe('planBuild', () => {
       .toEqual({ kind: 'local' })
   })
 
+  it('leaves a contended fast slot to a build only a few times longer that Nix is about to ask about again', () => {
+    const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
+    const queue = [{ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 40, askedAgainIn: 0 }]
+    expect(planBuild(request({ expectedWork: 4, queue }), candidates)).toEqual({ kind: 'postpone' })
+  })
+
+  it('assumes a typical build for one with no history of its own', () => {
+    const mystery = request({ amWilling: false, typicalWork: 40 })
+    // 2 s of waiting and 10 s on the master, against 41 s on b1.
+    expect(planBuild(mystery, [machine('b1'), busyMaster([2, 60, 60, 60])])).toEqual({ kind: 'local' })
+    expect(planBuild(mystery, [machine('b1'), busyMaster([60, 60, 60, 60])])).toEqual({ kind: 'remote', name: 'b1' })
+    // Without any history it takes the fastest slot free now.
+    expect(planBuild({ ...mystery, typicalWork: undefined }, [machine('b1'), busyMaster([2, 60, 60, 60])])).toEqual({ kind: 'remote', name: 'b1' })
+    // With nothing local to wait for, a wait is a postpone: b1 stays free, but not for five seconds more.
+    expect(planBuild(request({ amWilling: false, typicalWork: 4 }), [machine('b1'), master({ slots: 0 })])).toEqual({ kind: 'remote', name: 'b1' })
+    expect(planBuild(request({ typicalWork: 40 }), [machine('b1'), master()])).toEqual({ kind: 'local' })
+  })
+
   it('reads policies written before the newer fields', () => {
     expect(planBuild(request({ amWilling: false }), [machine('b1', { load: 0.85 }), busyMaster()], { overloadThreshold: 0.9 }))
       .toEqual({ kind: 'remote', name: 'b1' })

@@ -48,7 +48,7 @@ describe('simulate', () => {
   for (const graph of graphs) {
     for (const set of machineSets) {
       it(`${graph.name} on ${set.name}: every policy builds each derivation once, after its inputs, within the slots, no sooner than the bound`, () => {
-        for (const policy of policies) expectInvariants(graph, set.machines, simulate(graph, set.machines, policy.hook(7)))
+        for (const policy of policies) expectInvariants(graph, set.machines, simulate(graph, set.machines, policy.hook(7, graph)))
       })
     }
   }
@@ -57,7 +57,7 @@ describe('simulate', () => {
     const graph = graphMakers[2]?.(createRng(3)) as BuildGraph
     const set = machineSets[1]?.machines as Machine[]
     for (const policy of policies) {
-      expect(simulate(graph, set, policy.hook(3)).makespan).toBe(simulate(graph, set, policy.hook(3)).makespan)
+      expect(simulate(graph, set, policy.hook(3, graph)).makespan).toBe(simulate(graph, set, policy.hook(3, graph)).makespan)
     }
   })
 
