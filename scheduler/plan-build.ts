@@ -142,12 +142,9 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   if (work === undefined && request.typicalWork !== undefined) {
     const { owner, slots, secondsIn } = slotTable(candidates, free, p)
     const seconds = secondsIn(request, request.typicalWork)
-    const endsIn = (k: number): number => {
-      const s = slots[k] as PlanSlot
-      return (s.open ? 0 : Math.max(s.freeAt, canWaitHere ? 0 : p.pollSeconds)) + (seconds[k] as number)
-    }
-    const best = slots.reduce((b, _, k) => endsIn(k) < (b === -1 ? Infinity : endsIn(b)) ? k : b, -1)
-    return best === -1 || slots[best]?.open !== true ? wait : place(owner[best] as Candidate)
+    const ends = slots.map((s, k) => (s.open ? 0 : Math.max(s.freeAt, canWaitHere ? 0 : p.pollSeconds)) + (seconds[k] as number))
+    const best = ends.indexOf(Math.min(...ends))
+    return ends[best] === Infinity || slots[best]?.open !== true ? wait : place(owner[best] as Candidate)
   }
   if (work === undefined) {
     const ready = candidates.filter((c) => fits(c) && free(c)).sort(preferred((c) => -expectedRate(c, request, p)))
@@ -162,7 +159,7 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
   const mine = secondsIn(request, work)
   const plan = listPlan([{ seconds: mine, earliest: 0, weight: work * work }, ...queued], slots)
   const planned = plan.slotOf[0] as number
-  // On a free slot, but after a longer waiting build: that one should have it first.
+  // Only a planned start of 0 is now: planned on a free slot behind a longer waiting build, it waits.
   if (slots[planned]?.open === true && plan.startOf[0] === 0) return place(owner[planned] as Candidate)
   // Slots are in order of preference, so the first free one with the least time is the best.
   const now = slots.reduce((best, s, k) => s.open && (mine[k] as number) < (mine[best] ?? Infinity) ? k : best, -1)
