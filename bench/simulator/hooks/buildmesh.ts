@@ -17,6 +17,7 @@ export interface BuildmeshHookInit {
 /** What the agent notes when it sends a build somewhere: a Reservation, or a LocalBuild. */
 interface Sent {
   machine: string
+  /** Seconds, on the simulator's clock; the agent's reservations keep milliseconds. */
   at: number
   rate: number
   work: number | undefined
@@ -52,7 +53,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
       // What runs there, and what was just sent and has not started yet (kept local, for a round).
       slotsInUse: new Set([...v.running.map((b) => b.name), ...mine.map(([name]) => name)]).size,
       load: v.load,
-      endsIn: remainingSeconds(mine.map(([, s]) => s), now * 1000)
+      endsIn: remainingSeconds(mine.map(([, s]) => ({ ...s, at: s.at * 1000 })), now * 1000)
     }
   }
 

@@ -95,4 +95,16 @@ describe('buildmeshHook', () => {
     expect(hook(ask({ name: 'next', pastWork: 10 }), later)).toEqual({ kind: 'accept', machine: 'b1' })
     expect(hook(ask({ name: 'long', amWilling: true, pastWork: 400 }), later)).toEqual({ kind: 'decline' })
   })
+
+  it('expects a build it kept local to end when its work says, however late in the run', () => {
+    const hook = buildmeshHook({ history: true })
+    const b1 = machine('b1', 1)
+    const oneSlot = { ...master, slots: 1 }
+    // 400 units at 4 per second: the master is busy until 200 s.
+    expect(hook(ask({ name: 'long', pastWork: 400 }), { ...pool(view(oneSlot), view(b1)), now: 100 })).toEqual({ kind: 'decline' })
+    // At 101 s, waiting for the master (99 s + 10 s) would be slower than b1 (40 s).
+    const busy = { ...pool(view(oneSlot, 1), view(b1)), now: 101 }
+    busy.machines[0]?.running.splice(0, 1, { name: 'long', startedAt: 100, pastWork: 400, requiredFeatures: [] })
+    expect(hook(ask({ name: 'next', amWilling: false, pastWork: 40 }), busy)).toEqual({ kind: 'accept', machine: 'b1' })
+  })
 })
