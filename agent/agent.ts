@@ -6,6 +6,7 @@ import { MdnsEndpoint } from '../common/mdns.ts'
 import { readMeshKey } from '../common/mesh-key.ts'
 import { BUILDMESH_VERSION } from '../common/version.ts'
 import { BuildHistory } from '../scheduler/build-history.ts'
+import { StoreDependents } from '../scheduler/dependents.ts'
 import { BuildHistoryFile } from '../scheduler/build-history-file.ts'
 import { BuildPlanner } from '../scheduler/build-planner.ts'
 import { BuilderListWriter } from '../scheduler/builder-list-writer.ts'
@@ -171,6 +172,7 @@ export class Agent {
         localBuilds,
         history,
         waiting,
+        dependents: new StoreDependents({ log }),
         clock,
         local: async () => {
           const live = await probeLiveStatus(probeDeps, facts)

@@ -4,10 +4,12 @@ import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
-import { isDrvPath, type LocalBuilds } from './local-builds.ts'
+import { isDrvPath } from './derivation.ts'
+import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
-import { expectedRate, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { chainAfter, type StoreDependents } from './dependents.ts'
+import { expectedRate, fastestSeconds, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
@@ -22,6 +24,8 @@ export interface BuildPlannerComponents {
   history: BuildHistory
   /** The builds Nix was told to wait for; shared with LocalBuilds' onDone, which reports local ends. */
   waiting: WaitingBuilds
+  /** The builds still to come that wait for a derivation, from the store; without, no build has a chain after it. */
+  dependents?: Pick<StoreDependents, 'of'>
   clock: Clock
 }
 
@@ -43,6 +47,11 @@ export interface DecideAnswer {
   host?: string
   nixLine?: string
   reservation?: string
+}
+
+const latest = (...ends: Array<number | undefined>): number | undefined => {
+  const known = ends.filter((e) => e !== undefined)
+  return known.length === 0 ? undefined : Math.max(...known)
 }
 
 const object = (params: unknown): Record<string, unknown> =>
@@ -116,12 +125,14 @@ export class BuildPlanner {
       candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn() })
     }
     request.queue = waiting.queue(now, candidates)
+    request.chainAfter = await this.chainOf(drvPath, request, candidates)
+    request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
     const decision = planBuild(request, candidates, this.init.plan)
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
-    const work = request.expectedWork
+    const { expectedWork: work, chainAfter: chain } = request
     // `local` without a free local slot means "wait for one": Nix starts nothing yet.
     const local = candidates.find((c) => c.local)
-    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work })
+    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work, chainAfter: chain })
     else localBuilds.remove(drvPath)
     // `local` without a slot has Nix wait for one of its builds to end; a postpone, for its next poll.
     if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now)
@@ -136,7 +147,7 @@ export class BuildPlanner {
       kind: 'remote',
       host: chosen.builder.host,
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
-      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work })
+      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain })
     }
   }
 
@@ -152,6 +163,19 @@ export class BuildPlanner {
       this.components.history.record(reservation.name, seconds * reservation.rate)
     }
     return { released: reservation !== undefined }
+  }
+
+  /** How long the builds that wait for this one take after it, each as fast as it can go. */
+  private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[]): Promise<number | undefined> {
+    const found = await this.components.dependents?.of(drvPath)
+    if (found === undefined) return undefined
+    const { history } = this.components
+    return chainAfter(drvPath, found.users, (u) => fastestSeconds({
+      system: request.system,
+      requiredFeatures: found.facts.get(u)?.requiredFeatures ?? [],
+      expectedWork: history.expected(BuildHistory.nameOf(u)),
+      typicalWork: request.typicalWork
+    }, candidates, this.init.plan))
   }
 
   private remoteCandidates (allowed: string[] | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {

@@ -1,31 +1,6 @@
-import { access, readFile } from 'node:fs/promises'
 import type { Clock } from '../common/clock.ts'
-import { remainingSeconds } from './reservations.ts'
-
-// A store path as Nix prints it: the store, 32 base-32 characters, a name.
-const DRV_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}\.drv$/
-// `Derive([("out","/nix/store/...","",""),...` : the outputs come first in a .drv's ATerm.
-const OUTPUT = /\("[A-Za-z0-9_-]+","(\/nix\/store\/[^"]+)","[^"]*","[^"]*"\)/g
-
-export function isDrvPath (path: string): boolean {
-  return DRV_PATH.test(path)
-}
-
-/** The output paths a derivation will produce, or none when they are not fixed in advance. */
-export async function derivationOutputs (drvPath: string): Promise<string[]> {
-  const text = await readFile(drvPath, 'utf8')
-  const head = text.slice(0, text.indexOf(')],') + 1)
-  return [...head.matchAll(OUTPUT)].map((m) => m[1] ?? '').filter((p) => p !== '')
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
-}
+import { derivationOutputs, storePathExists } from './derivation.ts'
+import { chainsEnd, remainingSeconds } from './reservations.ts'
 
 export interface LocalBuildsDeps {
   clock: Clock
@@ -41,6 +16,8 @@ export interface LocalBuild {
   /** Work per second the master was expected to give it. */
   rate: number
   work: number | undefined
+  /** Seconds the chain of builds waiting for it takes once it ends (BuildRequest.chainAfter). */
+  chainAfter?: number
 }
 
 interface Running extends LocalBuild { at: number, outputs: string[] }
@@ -64,7 +41,7 @@ export class LocalBuilds {
   constructor (deps: LocalBuildsDeps, maxAgeMs = 30 * 60_000) {
     this.clock = deps.clock
     this.outputsOf = deps.outputsOf ?? derivationOutputs
-    this.exists = deps.exists ?? exists
+    this.exists = deps.exists ?? storePathExists
     this.onDone = deps.onDone ?? (() => {})
     this.maxAgeMs = maxAgeMs
   }
@@ -95,6 +72,11 @@ export class LocalBuilds {
   /** Seconds until each local build with known work should end. */
   endsIn (): number[] {
     return remainingSeconds([...this.builds.values()], this.clock.now())
+  }
+
+  /** Seconds until local builds, and the chains waiting for them, should end (`chainsEnd`). */
+  chainsEndIn (): number | undefined {
+    return chainsEnd([...this.builds.values()], this.clock.now())
   }
 
   async add (drvPath: string, build: LocalBuild): Promise<void> {

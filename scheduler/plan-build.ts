@@ -22,6 +22,16 @@ export interface BuildRequest {
   typicalWork?: number
   /** Other builds Nix has asked about and was told to wait for. */
   queue?: QueuedBuild[]
+  /**
+   * Seconds the longest chain of builds waiting for this one takes once it ends, each on the
+   * machine fastest for it (`chainAfter`). Undefined when the store could not say.
+   */
+  chainAfter?: number
+  /**
+   * Seconds until the builds running now, and the chain waiting for each, should all end: the
+   * least the run has left. Undefined while no running build has a chain after it.
+   */
+  runningChainsEndIn?: number
 }
 
 export interface QueuedBuild extends Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'> {
@@ -123,8 +133,52 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
  * gets the planned builds done sooner. Each end is weighted by the square of its work: a long
  * build is the likelier to be awaited, and with weights that only grow as the work does, the sum
  * could not tell a short build on a contended fast slot from the long one it holds up.
+ *
+ * Last, a build the master would start now goes to a slower builder instead when nothing the
+ * run waits for is delayed by it (`offTheChain`).
  */
 export function planBuild (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): BuildDecision {
+  const decision = placeBuild(request, candidates, policy)
+  return decision.kind === 'local' && request.amWilling ? offTheChain(request, candidates, policy) ?? decision : decision
+}
+
+/**
+ * A build with slack, that the plan would start on the master: the free builder, slower than
+ * the master for it, where it would end soonest, if there it and the chain waiting for it still
+ * end before the running builds' chains do. Built there it delays nothing the run waits for,
+ * and leaves the master's cores to the builds that do: the master being first for every build
+ * it could take is what kept the builders idle while giants waited for its cores. A builder as
+ * fast as the master gains nothing by it and could lose a slot a chain needs later.
+ */
+function offTheChain (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy): BuildDecision | undefined {
+  const { chainAfter, runningChainsEndIn } = request
+  const p = { ...defaultPlanPolicy, ...policy }
+  const work = request.expectedWork ?? (bigParallel(request) ? p.bigParallelWork : request.typicalWork)
+  if (chainAfter === undefined || runningChainsEndIn === undefined || work === undefined) return undefined
+  const master = candidates.find((c) => c.local)
+  const masterRate = master === undefined ? 0 : expectedRate(master, request, p)
+  const ends = candidates
+    .filter((c) => !c.local && canBuild(c, request) && c.slotsInUse < c.slots && c.load < p.overloadThreshold)
+    .map((c) => ({ c, rate: expectedRate(c, request, p) }))
+    .filter(({ rate }) => rate < masterRate)
+    .map(({ c, rate }) => ({ c, end: p.transferSeconds + work / rate }))
+    .filter(({ end }) => end + chainAfter <= runningChainsEndIn)
+    .sort((a, b) => a.end - b.end)
+  return ends[0] === undefined ? undefined : { kind: 'remote', name: ends[0].c.name }
+}
+
+/**
+ * Seconds a build takes at the least: alone on the machine fastest for it, with its own work,
+ * a typical build's, or (for `big-parallel`) the policy's. 0 when none of these is known.
+ */
+export function fastestSeconds (job: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'typicalWork'>, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): number {
+  const p = { ...defaultPlanPolicy, ...policy }
+  const work = job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : job.typicalWork) ?? 0
+  const rates = candidates.filter((c) => canBuild(c, job)).map((c) => expectedRate({ ...c, slotsInUse: 0, load: 0 }, job, p))
+  return rates.length === 0 ? 0 : work / Math.max(...rates)
+}
+
+function placeBuild (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy): BuildDecision {
   const p = { ...defaultPlanPolicy, ...policy }
   const fits = (c: Candidate): boolean => canBuild(c, request)
   if (!candidates.some(fits)) return { kind: 'impossible' }

@@ -11,6 +11,8 @@ export interface Reservation {
   rate: number
   /** Expected work, from history, if any. */
   work: number | undefined
+  /** Seconds the chain of builds waiting for it takes once it ends (BuildRequest.chainAfter). */
+  chainAfter?: number
 }
 
 /**
@@ -57,6 +59,11 @@ export class Reservations {
     return remainingSeconds(this.live().filter((r) => r.peer === peer), this.clock.now())
   }
 
+  /** Seconds until builds sent anywhere, and the chains waiting for them, should end (`chainsEnd`). */
+  chainsEndIn (): number | undefined {
+    return chainsEnd(this.live(), this.clock.now())
+  }
+
   private live (): Reservation[] {
     const cutoff = this.clock.now() - this.maxRunMs
     for (const [id, r] of this.byId) if (r.at < cutoff) this.byId.delete(id)
@@ -67,12 +74,32 @@ export class Reservations {
 /** A build past its expected end is taken to need a quarter of its estimate more, not nothing. */
 const OVERRUN = 0.25
 
+interface Started {
+  /** Milliseconds, on the clock of `now`. */
+  at: number
+  rate: number
+  work: number | undefined
+  chainAfter?: number
+}
+
+const remaining = (b: Started, now: number): number => {
+  const seconds = (b.work as number) / b.rate
+  return Math.max((b.at - now) / 1000 + seconds, seconds * OVERRUN)
+}
+
+const known = (b: Started): boolean => b.work !== undefined && b.rate > 0
+
 /** Seconds until builds of known work should end, from when they started and their rate. */
-export function remainingSeconds (builds: Array<{ at: number, rate: number, work: number | undefined }>, now: number): number[] {
-  return builds
-    .filter((b) => b.work !== undefined && b.rate > 0)
-    .map((b) => {
-      const seconds = (b.work as number) / b.rate
-      return Math.max((b.at - now) / 1000 + seconds, seconds * OVERRUN)
-    })
+export function remainingSeconds (builds: Started[], now: number): number[] {
+  return builds.filter(known).map((b) => remaining(b, now))
+}
+
+/**
+ * Seconds until the last of these builds and the chain waiting for it should end; undefined
+ * while none has a chain after it. A build nothing waits for says little of how long the run
+ * lasts (the next batch may be ready now), so only builds with a chain count.
+ */
+export function chainsEnd (builds: Started[], now: number): number | undefined {
+  const ends = builds.filter((b) => known(b) && (b.chainAfter ?? 0) > 0).map((b) => remaining(b, now) + (b.chainAfter as number))
+  return ends.length === 0 ? undefined : Math.max(...ends)
 }

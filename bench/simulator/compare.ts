@@ -1,7 +1,7 @@
 import { BuildHistory } from '../../scheduler/build-history.ts'
-import type { BuildGraph } from './graph.ts'
+import { dependents, type BuildGraph } from './graph.ts'
 import type { Hook } from './hook.ts'
-import { buildmeshHook } from './hooks/buildmesh.ts'
+import { buildmeshHook, type BuildmeshHookInit } from './hooks/buildmesh.ts'
 import { guixOffloadHook } from './hooks/guix-offload.ts'
 import { nixStaticHook } from './hooks/nix-static.ts'
 import { lowerBound } from './lower-bound.ts'
@@ -19,7 +19,7 @@ export const policies: Policy[] = [
   { name: 'nix', hook: () => nixStaticHook() },
   // Its own stream: the graph of the same seed drew from the first.
   { name: 'guix', hook: (seed) => guixOffloadHook(createRng(seed ^ 0x5eed)) },
-  { name: 'ours', hook: (_, graph) => buildmeshHook({ history: true, typicalWork: typicalWork(graph) }) },
+  { name: 'ours', hook: (_, graph) => buildmeshHook({ history: true, typicalWork: typicalWork(graph), dependents: storeView(graph) }) },
   { name: 'ours-nohist', hook: () => buildmeshHook({ history: false }) }
 ]
 
@@ -28,6 +28,16 @@ function typicalWork (graph: BuildGraph): number | undefined {
   const history = new BuildHistory()
   for (const d of graph.derivations) if (d.pastWork !== undefined) history.record(d.name, d.pastWork)
   return history.typical()
+}
+
+/** The graph as the agent reads it from the store, by name, with the history's work for each. */
+function storeView (graph: BuildGraph): NonNullable<BuildmeshHookInit['dependents']> {
+  const names = graph.derivations.map((d) => d.name)
+  return {
+    users: new Map(dependents(graph).map((ids, id) => [names[id] as string, ids.map((u) => names[u] as string)])),
+    requiredFeatures: new Map(graph.derivations.map((d) => [d.name, d.requiredFeatures])),
+    pastWork: new Map(graph.derivations.map((d) => [d.name, d.pastWork]))
+  }
 }
 
 export interface Run {

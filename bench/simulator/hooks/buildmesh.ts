@@ -1,5 +1,6 @@
-import { defaultPlanPolicy, expectedRate, planBuild, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
-import { remainingSeconds } from '../../../scheduler/reservations.ts'
+import { chainAfter } from '../../../scheduler/dependents.ts'
+import { defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
+import { chainsEnd, remainingSeconds } from '../../../scheduler/reservations.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
 import type { Hook, MachineView } from '../hook.ts'
 
@@ -12,6 +13,11 @@ export interface BuildmeshHookInit {
   /** The median of the history's work (BuildHistory.typical), when there is history. */
   typicalWork?: number
   policy?: PlanPolicy
+  /**
+   * The graph as the agent reads it from the store (scheduler/dependents.ts): by name, the
+   * derivations built from each, and their features. Without, no build has a known chain.
+   */
+  dependents?: { users: Map<string, string[]>, requiredFeatures: Map<string, string[]>, pastWork: Map<string, number | undefined> }
 }
 
 /** What the agent notes when it sends a build somewhere: a Reservation, or a LocalBuild. */
@@ -21,6 +27,7 @@ interface Sent {
   at: number
   rate: number
   work: number | undefined
+  chainAfter: number | undefined
 }
 
 /**
@@ -34,6 +41,19 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
   const policy = { ...defaultPlanPolicy, ...init.policy }
   const sent = new Map<string, Sent>()
   const waiting = new WaitingBuilds(policy.pollSeconds)
+  // The machines never change in a run, so neither does the chain after a name.
+  const chains = new Map<string, number>()
+  const chainOf = (name: string, system: string, candidates: Candidate[]): number | undefined => {
+    const d = init.dependents
+    if (d === undefined) return undefined
+    let seconds = chains.get(name)
+    if (seconds === undefined) {
+      const weigh = (u: string): number => fastestSeconds({ system, requiredFeatures: d.requiredFeatures.get(u) ?? [], expectedWork: d.pastWork.get(u), typicalWork: init.typicalWork }, candidates, policy)
+      seconds = chainAfter(name, d.users, weigh)
+      chains.set(name, seconds)
+    }
+    return seconds
+  }
 
   // The agent hears of a remote build's end from the hook's release, and of a local one from its
   // outputs appearing: here, a build it sent that no longer runs. A build kept local starts a
@@ -66,9 +86,11 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
     const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, typicalWork: init.typicalWork }
-    const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates) }, candidates, policy)
+    const chain = chainOf(request.name, request.system, candidates)
+    const runningChainsEndIn = chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
+    const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn }, candidates, policy)
     const note = (c: Candidate | undefined): void => {
-      if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: needs.expectedWork })
+      if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: needs.expectedWork, chainAfter: chain })
     }
     switch (decision.kind) {
       case 'remote':

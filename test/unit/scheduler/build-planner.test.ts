@@ -25,7 +25,7 @@ interface Setup {
   history: BuildHistory
 }
 
-async function setup (localSpeed = 1): Promise<Setup> {
+async function setup (localSpeed = 1, dependents?: Map<string, string[]>): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
@@ -45,6 +45,7 @@ async function setup (localSpeed = 1): Promise<Setup> {
     waiting,
     clock,
     reservations: new Reservations(clock),
+    dependents: dependents === undefined ? undefined : { of: async () => ({ users: dependents, facts: new Map() }) },
     localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
@@ -158,6 +159,27 @@ describe('BuildPlanner', () => {
     expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
     // Typically 100: 2.5 s of waiting and 25 s on the master, against 100 s on b1.
     expect((await planner.decide(request({ drvPath: named(2, 'mystery-0.1'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+  })
+
+  it('sends a build the run does not wait for to a slower builder while the master builds the chain', async () => {
+    const named = (name: string): string => `/nix/store/${'0'.repeat(32)}-${name}.drv`
+    // What the store says: the app waits for the compiler; nothing waits for the docs.
+    const users = new Map([[named('compiler-1.0'), [named('app-1.0')]], [named('app-1.0'), []], [named('docs-1.0'), []]])
+    const decisions = async (dependents?: Map<string, string[]>): Promise<string[]> => {
+      const { planner, join, history } = await setup(4, dependents)
+      join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+      for (const [name, work] of [['compiler-1.0', 400], ['app-1.0', 40], ['docs-1.0', 8]] as const) history.record(name, work)
+      const answers: string[] = []
+      for (const name of ['compiler-1.0', 'docs-1.0']) {
+        const d = await planner.decide(request({ drvPath: named(name), maxJobs: 4 }))
+        answers.push(d.host ?? d.kind)
+      }
+      return answers
+    }
+    // The compiler and then the app take 100 s + 10 s on the master; the docs 9 s on b1.
+    expect(await decisions(users)).toEqual(['local', '10.9.0.2'])
+    // Not knowing the chain, the idle master is the fastest place for both.
+    expect(await decisions()).toEqual(['local', 'local'])
   })
 
   it('forgets a waiting build once Nix asks about it again', async () => {

@@ -1,34 +1,6 @@
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { derivationOutputs, isDrvPath, LocalBuilds } from '../../../scheduler/local-builds.ts'
+import { LocalBuilds } from '../../../scheduler/local-builds.ts'
 import { ManualClock } from '../../support/manual-clock.ts'
-
-describe('derivationOutputs', () => {
-  it('reads every output of a .drv that the real nix-instantiate wrote', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'buildmesh-drv-'))
-    try {
-      await writeFile(join(dir, 'multi.nix'), 'derivation { name = "multi"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out" "dev" ]; args = [ "-c" "echo > $out; echo > $dev" ]; }')
-      const { stdout } = await promisify(execFile)('nix-instantiate', ['--store', join(dir, 'store'), join(dir, 'multi.nix')])
-      const drvPath = stdout.trim()
-      expect(isDrvPath(drvPath)).toBe(true)
-      const outputs = await derivationOutputs(join(dir, 'store', drvPath))
-      expect(outputs).toHaveLength(2)
-      expect(outputs.map((o) => o.replace(/^\/nix\/store\/[a-z0-9]{32}-/, ''))).toEqual(['multi-dev', 'multi'])
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
-
-  it('accepts only derivation paths in the store', () => {
-    expect(isDrvPath('/nix/store/5pnvbg995pzj8nwzd7h85bivr4736qv2-multi.drv')).toBe(true)
-    expect(isDrvPath('/etc/shadow')).toBe(false)
-    expect(isDrvPath('/nix/store/5pnvbg995pzj8nwzd7h85bivr4736qv2-../../etc/x.drv')).toBe(false)
-  })
-})
 
 describe('LocalBuilds', () => {
   it('counts a build until its outputs exist, and a failed one only until it is too old', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { canBuild, defaultPlanPolicy, expectedRate, planBuild, type BuildRequest, type Candidate } from '../../../scheduler/plan-build.ts'
+import { canBuild, defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, type BuildRequest, type Candidate } from '../../../scheduler/plan-build.ts'
 
 const machine = (name: string, over: Partial<Candidate> = {}): Candidate => ({
   name,
@@ -87,9 +87,36 @@ describe('planBuild', () => {
     expect(planBuild(request({ typicalWork: 40 }), [machine('b1'), master()])).toEqual({ kind: 'local' })
   })
 
+  it('sends a build with slack to a slower free builder, leaving the master to the chain the run waits for', () => {
+    // 8 units: 2 s on the master, 9 s on b1 (with copying). The running chains end in 100 s.
+    const slack = request({ expectedWork: 8, chainAfter: 10, runningChainsEndIn: 100 })
+    const candidates = [machine('b1'), machine('b2', { speed: 0.5 }), master({ slotsInUse: 1, load: 0.2 })]
+    expect(planBuild(slack, candidates)).toEqual({ kind: 'remote', name: 'b1' })
+    // On b1 it and its chain would end after the running chains: it is on the critical path.
+    expect(planBuild({ ...slack, chainAfter: 95 }, candidates)).toEqual({ kind: 'local' })
+    // Without chains, or with a builder no slower than the master, nothing is gained by moving it.
+    expect(planBuild({ ...slack, runningChainsEndIn: undefined }, candidates)).toEqual({ kind: 'local' })
+    expect(planBuild({ ...slack, chainAfter: undefined }, candidates)).toEqual({ kind: 'local' })
+    expect(planBuild(slack, [machine('b1', { speed: 4, cores: 8 }), master({ slotsInUse: 1, load: 0.2 })])).toEqual({ kind: 'local' })
+    // Only a free builder under the overload threshold takes it.
+    expect(planBuild(slack, [full('b1'), machine('b2', { load: 0.9 }), master()])).toEqual({ kind: 'local' })
+  })
+
   it('reads policies written before the newer fields', () => {
     expect(planBuild(request({ amWilling: false }), [machine('b1', { load: 0.85 }), busyMaster()], { overloadThreshold: 0.9 }))
       .toEqual({ kind: 'remote', name: 'b1' })
+  })
+})
+
+describe('fastestSeconds', () => {
+  it('is the build alone on the machine fastest for it, with its own work, a typical one, or the big-parallel default', () => {
+    const candidates = [machine('b1', { speed: 2, slotsInUse: 2, load: 1 }), master({ speed: 1 })]
+    expect(fastestSeconds({ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 40 }, candidates)).toBe(20)
+    expect(fastestSeconds({ system: 'x86_64-linux', requiredFeatures: [], typicalWork: 10 }, candidates)).toBe(5)
+    // 8 cores of the master at speed 1 against 4 of b1 at speed 2: a tie.
+    expect(fastestSeconds({ system: 'x86_64-linux', requiredFeatures: ['big-parallel'] }, candidates)).toBe(defaultPlanPolicy.bigParallelWork / 8)
+    expect(fastestSeconds({ system: 'x86_64-linux', requiredFeatures: [] }, candidates)).toBe(0)
+    expect(fastestSeconds({ system: 'riscv64-linux', requiredFeatures: [], expectedWork: 40 }, candidates)).toBe(0)
   })
 })
 

@@ -108,3 +108,19 @@ describe('buildmeshHook', () => {
     expect(hook(ask({ name: 'next', amWilling: false, pastWork: 40 }), busy)).toEqual({ kind: 'accept', machine: 'b1' })
   })
 })
+
+describe('buildmeshHook reading the graph as the agent reads the store', () => {
+  it('sends a build nothing waits for to a slower free builder while the master builds a chain', () => {
+    const dependents = {
+      users: new Map([['compiler', ['app']], ['app', []], ['docs', []]]),
+      requiredFeatures: new Map<string, string[]>(),
+      pastWork: new Map([['compiler', 400], ['app', 40], ['docs', 8]])
+    }
+    const b1 = machine('b1', 1)
+    for (const [init, docsOn] of [[{ history: true, dependents }, { kind: 'accept', machine: 'b1' }], [{ history: true }, { kind: 'decline' }]] as const) {
+      const hook = buildmeshHook(init)
+      expect(hook(ask({ name: 'compiler', pastWork: 400 }), pool(view(master), view(b1)))).toEqual({ kind: 'decline' })
+      expect(hook(ask({ name: 'docs', pastWork: 8 }), pool(view(master), view(b1)))).toEqual(docsOn)
+    }
+  })
+})

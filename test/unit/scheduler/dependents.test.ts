@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { pino } from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readDerivation } from '../../../scheduler/derivation.ts'
+import { chainAfter, nixStoreReferrers, StoreDependents } from '../../../scheduler/dependents.ts'
+
+const log = pino({ level: 'silent' })
+
+// A bootstrap in miniature: gcc waits for binutils and builds the compiler (big-parallel) that
+// the profile waits for; docs only wait for binutils.
+const NIX = `let
+  mk = name: inputs: extra: derivation ({ inherit name inputs; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; } // extra);
+  binutils = mk "binutils" [ ] { };
+  gcc = mk "gcc" [ binutils ] { requiredSystemFeatures = [ "big-parallel" ]; };
+  libc = mk "libc" [ gcc ] { };
+  docs = mk "docs" [ binutils ] { };
+in mk "profile" [ libc docs ] { }
+`
+
+const name = (p: string): string => p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, '').replace(/\.drv$/, '')
+
+describe('StoreDependents, on a store the real nix-instantiate filled', () => {
+  let dir: string
+  let drvOf: Map<string, string>
+  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number }) => StoreDependents
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'buildmesh-dependents-'))
+    await writeFile(join(dir, 'profile.nix'), NIX)
+    const store = ['--store', join(dir, 'store')]
+    const { stdout } = await promisify(execFile)('nix-instantiate', [...store, join(dir, 'profile.nix')])
+    const { stdout: all } = await promisify(execFile)('nix-store', [...store, '--query', '--requisites', stdout.trim()])
+    drvOf = new Map(all.split('\n').filter((l) => l.endsWith('.drv')).map((p) => [name(p), p]))
+    dependents = (over = {}) => new StoreDependents({
+      log,
+      referrers: nixStoreReferrers(store),
+      read: async (p) => await readDerivation(p, (q) => join(dir, 'store', q)),
+      exists: over.exists ?? (async () => false)
+    }, { maxDependents: over.maxDependents })
+  })
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  const drv = (n: string): string => drvOf.get(n) as string
+
+  it('finds every derivation still to build that waits for one, and which waits for which', async () => {
+    const found = await dependents().of(drv('binutils'))
+    expect(found).toBeDefined()
+    const users = new Map([...found?.users ?? []].map(([k, v]) => [name(k), v.map(name).sort()]))
+    expect(Object.fromEntries(users)).toEqual({ binutils: ['docs', 'gcc'], gcc: ['libc'], libc: ['profile'], docs: ['profile'], profile: [] })
+    expect(found?.facts.get(drv('gcc'))?.requiredFeatures).toEqual(['big-parallel'])
+    // The chain after binutils: gcc, libc and the profile, not the shorter way through docs.
+    const seconds: Record<string, number> = { gcc: 100, libc: 20, docs: 50, profile: 1 }
+    expect(chainAfter(drv('binutils'), found?.users ?? new Map(), (u) => seconds[name(u)] ?? 0)).toBe(121)
+    expect(chainAfter(drv('profile'), found?.users ?? new Map(), () => 1)).toBe(0)
+  })
+
+  it('leaves out dependents already built: their outputs are in the store', async () => {
+    const libcOut = (await readDerivation(drv('libc'), (q) => join(dir, 'store', q))).outputs[0]
+    const found = await dependents({ exists: async (p) => p === libcOut }).of(drv('gcc'))
+    expect([...found?.facts.keys() ?? []].map(name).sort()).toEqual(['profile'])
+  })
+
+  it('gives up on a derivation with more dependents than it will read, and on a store it cannot query', async () => {
+    expect(await dependents({ maxDependents: 3 }).of(drv('binutils'))).toBeUndefined()
+    expect(await dependents({ maxDependents: 4 }).of(drv('binutils'))).toBeDefined()
+    const warnings: unknown[] = []
+    const broken = new StoreDependents({ log: Object.assign(pino({ level: 'silent' }), { warn: (o: unknown) => warnings.push(o) }), referrers: async () => { throw new Error('database is locked') } })
+    expect(await broken.of(drv('binutils'))).toBeUndefined()
+    expect(warnings).toEqual([{ drvPath: drv('binutils'), err: 'database is locked' }])
+  })
+})
+
+describe('chainAfter', () => {
+  it('takes the longest way through the derivations that wait, each counted once', () => {
+    const users = new Map([['a', ['b', 'c']], ['b', ['d']], ['c', ['d']], ['d', []]])
+    const seconds: Record<string, number> = { b: 5, c: 7, d: 2 }
+    expect(chainAfter('a', users, (u) => seconds[u] ?? 0)).toBe(9)
+    expect(chainAfter('d', users, (u) => seconds[u] ?? 0)).toBe(0)
+    expect(chainAfter('unknown', users, () => 1)).toBe(0)
+  })
+
+  it('ends on a damaged graph with a cycle', () => {
+    expect(chainAfter('a', new Map([['a', ['b']], ['b', ['a']]]), () => 1)).toBeGreaterThan(0)
+  })
+
+  it('walks a chain thousands long without running out of stack', () => {
+    const users = new Map(Array.from({ length: 50_000 }, (_, i) => [`d${i}`, i < 49_999 ? [`d${i + 1}`] : []]))
+    expect(chainAfter('d0', users, () => 1)).toBe(49_999)
+  })
+})
