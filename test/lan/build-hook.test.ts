@@ -70,9 +70,10 @@ describe('mesh build-hook with the real Nix 2.8', () => {
     // The hosts share the machine's load average; each gets a quiet one of its own, so the
     // decisions follow slots and speed, not whatever else this machine is running.
     for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
-    // The master's own slots are Nix's --max-jobs; --speed 4 makes this idle master the fastest machine.
+    // The master's own slots are Nix's --max-jobs; --speed 4 makes this idle master 4 times as
+    // fast as the builders.
     master = await startBuildingMaster(m, meshKey, ['--speed', '4'])
-    builders = await Promise.all(['b1', 'b2'].map(async (name) => await startMeshBuilder(lan.host(name), { meshKey, slots: SLOTS })))
+    builders = await Promise.all(['b1', 'b2'].map(async (name) => await startMeshBuilder(lan.host(name), { meshKey, slots: SLOTS, speed: 1 })))
     await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 10_000, intervalMs: 50, what: 'both builders in the master\'s Nix file' })
     const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
     for (const b of builders) {
@@ -123,6 +124,43 @@ describe('mesh build-hook with the real Nix 2.8', () => {
       expect(build.log).toMatch(new RegExp(`buildmesh: /nix/store/[a-z0-9]{32}-${name}\\.drv: build on ${lan.host(o.builtOn).address.replaceAll('.', '\\.')}\n`))
     }
     expect(build.log).not.toContain('cannot decide')
+  })
+
+  it('once it knows how long the builds take, sends a build the run does not wait for to a builder while the master builds the chain', async () => {
+    const m = lan.host('m')
+    // The names stay, so the second run has the first one's history; the tag makes every .drv new.
+    const graph = async (tag: string): Promise<string> => {
+      const file = join(m.dir, `chain-${tag}.nix`)
+      await writeFile(file, `let
+  job = name: seconds: inputs: derivation {
+    inherit name inputs;
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep \${seconds}; echo $h > $out" ];
+    tag = "${tag}";
+  };
+  compiler = job "${lan.prefix}-compiler" "10" [ ];
+  prep = job "${lan.prefix}-prep" "1" [ ];
+in [ compiler prep (job "${lan.prefix}-app" "2" [ compiler ]) (job "${lan.prefix}-docs" "1" [ prep ]) ]
+`)
+      return file
+    }
+    const builtOn = (b: Build): Record<string, string> => Object.fromEntries(b.outputs.map((o) => [o.path.replace(/^\/nix\/store\/[a-z0-9]{32}-[^-]+-/, ''), o.builtOn]))
+    const first = await nixBuild(m, await graph(`${lan.prefix}-teach`), ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`chain, first run (no history): ${summary(first)}`)
+    // Nothing known: the idle master is the fastest place for every build.
+    expect(builtOn(first)).toEqual({ compiler: 'm', prep: 'm', app: 'm', docs: 'm' })
+    const second = await nixBuild(m, await graph(`${lan.prefix}-again`), ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`chain, second run: ${summary(second)}`)
+    const placed = builtOn(second)
+    // The compiler and the app after it are the run's chain: they stay on the fast master. The
+    // store told the agent what waits for each; the prep and docs builds have the slack.
+    expect(placed.compiler).toBe('m')
+    expect(placed.app).toBe('m')
+    expect([placed.prep, placed.docs].filter((h) => h !== 'm').length, JSON.stringify(placed)).toBeGreaterThanOrEqual(1)
+    for (const o of second.outputs.filter((x) => x.builtOn !== 'm')) {
+      expect(second.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${lan.host(o.builtOn).address}'`)
+    }
   })
 
   it('fails a build that fails on the builder as Nix\'s own hook does, with the builder\'s log', async () => {

@@ -26,6 +26,8 @@ export interface MeshBuilderOptions {
   slots: number
   /** State directory name under the host's directory. */
   state?: string
+  /** The speed it advertises instead of the one it measures. */
+  speed?: number
 }
 
 /**
@@ -41,7 +43,7 @@ export async function startMeshBuilder (host: Host, options: MeshBuilderOptions)
     meshKey: options.meshKey,
     state,
     hostKeyFile: `${sshd.hostKeyFile}.pub`,
-    args: ['--slots', String(options.slots), '--authorized-keys', authorizedKeys]
+    args: ['--slots', String(options.slots), '--authorized-keys', authorizedKeys, ...(options.speed === undefined ? [] : ['--speed', String(options.speed)])]
   })
   return { host, sshd, agent, authorizedKeys, spawnedAt }
 }
