@@ -134,37 +134,41 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
  * build is the likelier to be awaited, and with weights that only grow as the work does, the sum
  * could not tell a short build on a contended fast slot from the long one it holds up.
  *
- * Last, a build the master would start now goes to a slower builder instead when nothing the
- * run waits for is delayed by it (`offTheChain`).
+ * Last, a build about to start now goes to a slower free machine instead when nothing the run
+ * waits for is delayed by it (`offTheChain`).
  */
 export function planBuild (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): BuildDecision {
   const decision = placeBuild(request, candidates, policy)
-  return decision.kind === 'local' && request.amWilling ? offTheChain(request, candidates, policy) ?? decision : decision
+  const chosen = decision.kind === 'remote'
+    ? candidates.find((c) => c.name === decision.name)
+    : decision.kind === 'local' && request.amWilling ? candidates.find((c) => c.local) : undefined
+  return chosen === undefined ? decision : offTheChain(request, candidates, chosen, policy) ?? decision
 }
 
 /**
- * A build with slack, that the plan would start on the master: the free builder, slower than
- * the master for it, where it would end soonest, if there it and the chain waiting for it still
- * end before the running builds' chains do. Built there it delays nothing the run waits for,
- * and leaves the master's cores to the builds that do: the master being first for every build
- * it could take is what kept the builders idle while giants waited for its cores. A builder as
- * fast as the master gains nothing by it and could lose a slot a chain needs later.
+ * A build with slack, that the plan would start now on `chosen`: the free machine slower than
+ * `chosen` for it where it would end soonest, if there it and the chain waiting for it still end
+ * before the running builds' chains do. Built there it delays nothing the run waits for, and
+ * leaves the faster machine's cores to the builds that do: the fastest machine being first for
+ * every build it could take is what kept the others idle while giants waited for its cores. A
+ * machine as fast gains nothing by it and could lose a slot a chain needs later.
  */
-function offTheChain (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy): BuildDecision | undefined {
+function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Candidate, policy: PlanPolicy): BuildDecision | undefined {
   const { chainAfter, runningChainsEndIn } = request
   const p = { ...defaultPlanPolicy, ...policy }
   const work = request.expectedWork ?? (bigParallel(request) ? p.bigParallelWork : request.typicalWork)
   if (chainAfter === undefined || runningChainsEndIn === undefined || work === undefined) return undefined
-  const master = candidates.find((c) => c.local)
-  const masterRate = master === undefined ? 0 : expectedRate(master, request, p)
+  const chosenRate = expectedRate(chosen, request, p)
+  const free = (c: Candidate): boolean => c.local ? request.amWilling : c.slotsInUse < c.slots && c.load < p.overloadThreshold
   const ends = candidates
-    .filter((c) => !c.local && canBuild(c, request) && c.slotsInUse < c.slots && c.load < p.overloadThreshold)
+    .filter((c) => c !== chosen && canBuild(c, request) && free(c))
     .map((c) => ({ c, rate: expectedRate(c, request, p) }))
-    .filter(({ rate }) => rate < masterRate)
-    .map(({ c, rate }) => ({ c, end: p.transferSeconds + work / rate }))
+    .filter(({ rate }) => rate < chosenRate)
+    .map(({ c, rate }) => ({ c, end: (c.local ? 0 : p.transferSeconds) + work / rate }))
     .filter(({ end }) => end + chainAfter <= runningChainsEndIn)
     .sort((a, b) => a.end - b.end)
-  return ends[0] === undefined ? undefined : { kind: 'remote', name: ends[0].c.name }
+  const best = ends[0]?.c
+  return best === undefined ? undefined : best.local ? { kind: 'local' } : { kind: 'remote', name: best.name }
 }
 
 /**

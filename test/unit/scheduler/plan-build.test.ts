@@ -102,6 +102,19 @@ describe('planBuild', () => {
     expect(planBuild(slack, [full('b1'), machine('b2', { load: 0.9 }), master()])).toEqual({ kind: 'local' })
   })
 
+  it('leaves the fastest builder to the chain too, for a slower one or a slow master', () => {
+    // 8 units: 4.5 s on b8 (speed 2, with copying), 9 s on b1, 16 s on the master (speed 0.5).
+    const slack = request({ expectedWork: 8, chainAfter: 10, runningChainsEndIn: 100 })
+    const slowMaster = master({ speed: 0.5, cores: 2, slots: 2 })
+    expect(planBuild({ ...slack, chainAfter: undefined }, [machine('b8', { speed: 2 }), machine('b1'), slowMaster])).toEqual({ kind: 'remote', name: 'b8' })
+    expect(planBuild(slack, [machine('b8', { speed: 2 }), machine('b1'), slowMaster])).toEqual({ kind: 'remote', name: 'b1' })
+    expect(planBuild(slack, [machine('b8', { speed: 2 }), full('b1'), slowMaster])).toEqual({ kind: 'local' })
+    // With no local slot the master is no place to send it.
+    expect(planBuild({ ...slack, amWilling: false }, [machine('b8', { speed: 2 }), full('b1'), slowMaster])).toEqual({ kind: 'remote', name: 'b8' })
+    // 16 s and then its 90 s chain end after the running chains: it stays on b8.
+    expect(planBuild({ ...slack, chainAfter: 90 }, [machine('b8', { speed: 2 }), full('b1'), slowMaster])).toEqual({ kind: 'remote', name: 'b8' })
+  })
+
   it('reads policies written before the newer fields', () => {
     expect(planBuild(request({ amWilling: false }), [machine('b1', { load: 0.85 }), busyMaster()], { overloadThreshold: 0.9 }))
       .toEqual({ kind: 'remote', name: 'b1' })
