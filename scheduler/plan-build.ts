@@ -159,17 +159,21 @@ function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Ca
   const work = request.expectedWork ?? (bigParallel(request) ? p.bigParallelWork : request.typicalWork)
   if (chainAfter === undefined || runningChainsEndIn === undefined || work === undefined) return undefined
   const chosenRate = expectedRate(chosen, request, p)
-  const free = (c: Candidate): boolean => c.local ? request.amWilling : c.slotsInUse < c.slots && c.load < p.overloadThreshold
   const ends = candidates
-    .filter((c) => c !== chosen && canBuild(c, request) && free(c))
+    .filter((c) => c !== chosen && canBuild(c, request) && freeNow(c, request, p))
     .map((c) => ({ c, rate: expectedRate(c, request, p) }))
     .filter(({ rate }) => rate < chosenRate)
     .map(({ c, rate }) => ({ c, end: (c.local ? 0 : p.transferSeconds) + work / rate }))
     .filter(({ end }) => end + chainAfter <= runningChainsEndIn)
     .sort((a, b) => a.end - b.end)
-  const best = ends[0]?.c
-  return best === undefined ? undefined : best.local ? { kind: 'local' } : { kind: 'remote', name: best.name }
+  return ends[0] === undefined ? undefined : place(ends[0].c)
 }
+
+/** The master when Nix has a local slot; a builder with a free slot, not overloaded. */
+const freeNow = (c: Candidate, request: Pick<BuildRequest, 'amWilling'>, p: Required<PlanPolicy>): boolean =>
+  c.local ? request.amWilling : c.slotsInUse < c.slots && c.load < p.overloadThreshold
+
+const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
 
 /**
  * Seconds a build takes at the least: alone on the machine fastest for it, with its own work,
@@ -186,14 +190,11 @@ function placeBuild (request: BuildRequest, candidates: Candidate[], policy: Pla
   const p = { ...defaultPlanPolicy, ...policy }
   const fits = (c: Candidate): boolean => canBuild(c, request)
   if (!candidates.some(fits)) return { kind: 'impossible' }
-  const free = (c: Candidate): boolean => c.local
-    ? request.amWilling
-    : c.slotsInUse < c.slots && c.load < p.overloadThreshold
+  const free = (c: Candidate): boolean => freeNow(c, request, p)
   // Declining with no local slot makes Nix wait for one of its own builds to end and ask again;
   // a postpone sleeps until its next poll. With nothing local running, there is nothing to wait for.
   const canWaitHere = !request.amWilling && candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0)
   const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
-  const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
   const workOf = (job: QueuedBuild): number | undefined => job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : undefined)
 
   const work = workOf(request)
