@@ -1,0 +1,50 @@
+/*
+ * How far planBuild is from a schedule made knowing everything: each build's true work, the
+ * whole graph, and no Nix protocol (any order, no polls). The reference is the best schedule a
+ * simulated-annealing search finds (bench/simulator/reference-schedule.ts); where it too stays
+ * far from the lower bound, the bound is what is out of reach, not the policy.
+ *   npm run bench:schedule-reference     (or: node bench/schedule-reference.ts, with Node >= 22.18)
+ */
+import { median, policies } from './simulator/compare.ts'
+import { graphMakers } from './simulator/graphs.ts'
+import { lowerBound } from './simulator/lower-bound.ts'
+import { machineSets } from './simulator/machines.ts'
+import { searchReference } from './simulator/reference-schedule.ts'
+import { createRng } from './simulator/rng.ts'
+import { simulate } from './simulator/simulate.ts'
+
+const SEEDS = Array.from({ length: 10 }, (_, i) => i + 1)
+const ITERATIONS = 2000
+const ours = policies.find((p) => p.name === 'ours')
+if (ours === undefined) throw new Error('the simulator has no policy named ours')
+
+const rows: string[][] = []
+for (const makeGraph of graphMakers) {
+  for (const set of machineSets) {
+    const runs = SEEDS.map((seed) => {
+      const graph = makeGraph(createRng(seed))
+      return {
+        graph: graph.name,
+        bound: lowerBound(graph, set.machines).value,
+        reference: searchReference(graph, set.machines, createRng(seed ^ 0x5ea7c4), ITERATIONS).makespan,
+        ours: simulate(graph, set.machines, ours.hook(seed, graph)).makespan
+      }
+    })
+    const ratio = (f: (r: (typeof runs)[number]) => number): string => median(runs.map(f)).toFixed(3)
+    rows.push([
+      runs[0]?.graph ?? '',
+      set.name,
+      median(runs.map((r) => r.bound)).toFixed(0),
+      `${median(runs.map((r) => r.reference)).toFixed(0)} (${ratio((r) => r.reference / r.bound)})`,
+      `${median(runs.map((r) => r.ours)).toFixed(0)} (${ratio((r) => r.ours / r.bound)})`,
+      ratio((r) => r.ours / r.reference)
+    ])
+  }
+}
+
+const header = ['graph', 'machines', 'bound s', 'reference s (/bound)', 'ours s (/bound)', 'ours/reference']
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
+const line = (cells: string[]): string => cells.map((c, i) => i < 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join('  ')
+console.log(`Makespan, median of ${SEEDS.length} seeds; the reference searched ${ITERATIONS} plans per graph. In brackets, over the lower bound.`)
+console.log(line(header))
+for (const r of rows) console.log(line(r))
