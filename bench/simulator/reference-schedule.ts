@@ -1,4 +1,4 @@
-import { dependents, isBigParallel, topologicalOrder, type BuildGraph } from './graph.ts'
+import { dependents, isBigParallel, topologicalOrder, type BuildGraph, type Derivation } from './graph.ts'
 import { matches, type Machine } from './machines.ts'
 import { aloneSeconds, Pool, TRANSFER_SECONDS } from './pool.ts'
 import type { Rng } from './rng.ts'
@@ -36,7 +36,7 @@ export function listSchedule (graph: BuildGraph, machines: Machine[], plan: Refe
     ready.sort((a, b) => (plan.priority[b] as number) - (plan.priority[a] as number))
     const waiting: number[] = []
     for (const id of ready) {
-      const d = ds[id] as (typeof ds)[number]
+      const d = ds[id] as Derivation
       const target = isBigParallel(d) ? machines[plan.machineOf.get(id) ?? -1] : fastestFreeSlot(d, machines, pool, plan)
       if (target !== undefined && pool.builds(target).length < target.slots && matches(target, d.system, d.requiredFeatures)) pool.start(d, target, now)
       else waiting.push(id)
@@ -56,7 +56,7 @@ export function listSchedule (graph: BuildGraph, machines: Machine[], plan: Refe
   return { makespan: now, placements }
 }
 
-function fastestFreeSlot (d: BuildGraph['derivations'][number], machines: Machine[], pool: Pool, plan: ReferencePlan): Machine | undefined {
+function fastestFreeSlot (d: Derivation, machines: Machine[], pool: Pool, plan: ReferencePlan): Machine | undefined {
   let best: Machine | undefined
   let bestEnd = Infinity
   for (const [k, m] of machines.entries()) {
@@ -79,11 +79,11 @@ function fastestFreeSlot (d: BuildGraph['derivations'][number], machines: Machin
  */
 export function longestPathPlan (graph: BuildGraph, machines: Machine[]): ReferencePlan {
   const ds = graph.derivations
-  const seconds = (d: (typeof ds)[number], m: Machine): number => matches(m, d.system, d.requiredFeatures) ? aloneSeconds(d, m) : Infinity
+  const seconds = (d: Derivation, m: Machine): number => matches(m, d.system, d.requiredFeatures) ? aloneSeconds(d, m) : Infinity
   const users = dependents(graph)
   const priority = ds.map(() => 0)
   for (const id of [...topologicalOrder(graph)].reverse()) {
-    const d = ds[id] as (typeof ds)[number]
+    const d = ds[id] as Derivation
     priority[id] = Math.min(...machines.map((m) => seconds(d, m))) + Math.max(0, ...(users[id] ?? []).map((u) => priority[u] as number))
   }
   const machineOf = new Map(ds.filter(isBigParallel).map((d) => {
@@ -102,7 +102,7 @@ export function longestPathPlan (graph: BuildGraph, machines: Machine[]): Refere
 export function searchReference (graph: BuildGraph, machines: Machine[], rng: Rng, iterations: number): ReferenceSchedule {
   const bigs = graph.derivations.filter(isBigParallel).map((d) => d.id)
   const able = new Map(bigs.map((id) => {
-    const d = graph.derivations[id] as BuildGraph['derivations'][number]
+    const d = graph.derivations[id] as Derivation
     return [id, machines.flatMap((m, k) => matches(m, d.system, d.requiredFeatures) ? [k] : [])]
   }))
   let plan = longestPathPlan(graph, machines)
