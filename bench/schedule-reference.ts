@@ -1,8 +1,8 @@
 /*
  * How far planBuild is from a schedule made knowing everything: each build's true work, the
  * whole graph, and no Nix protocol (any order, no polls). The reference is the best schedule a
- * simulated-annealing search finds (bench/simulator/reference-schedule.ts); where it too stays
- * far from the lower bound, the bound is what is out of reach, not the policy.
+ * simulated-annealing search finds (bench/simulator/reference-schedule.ts), not an optimum;
+ * where it too stays far from the lower bound, that gap is not the policy's alone.
  *   npm run bench:schedule-reference     (or: node bench/schedule-reference.ts, with Node >= 22.18)
  */
 import { median, policies } from './simulator/compare.ts'
