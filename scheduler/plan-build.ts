@@ -34,7 +34,7 @@ export interface BuildRequest {
   runningChainsEndIn?: number
 }
 
-export interface QueuedBuild extends Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'> {
+export interface QueuedBuild extends Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'> {
   /** Seconds until Nix asks about it again: 0 if later in this same round of questions. */
   askedAgainIn?: number
 }
@@ -118,21 +118,19 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
 /**
  * Where the build should go.
  *
- * With no history for it: assuming a typical build's work, the slot where it would end soonest,
- * counting any wait for that slot (a postpone waits for Nix's next poll); so it does not crawl on
- * a slow builder while the fast master is about to free. With no history at all: the fastest
- * machine with a free slot (for `big-parallel`, the cores it would use count), the master on a
- * tie; all busy: wait.
- *
- * Knowing its work, and that of the builds Nix is waiting on, it plans them all the classic
- * way: longest first, each on the slot where it would end soonest, whether that slot is free now
- * or about to free. The build starts now if the plan puts it on a free slot, and waits
- * otherwise: so a long build waits for the fast master rather than crawl on a slow builder, and
- * a short one leaves the master's free slot to a longer one. Waiting with a free local slot
- * means a postpone, which Nix only retries at its next poll: then it waits only if that still
- * gets the planned builds done sooner. Each end is weighted by the square of its work: a long
- * build is the likelier to be awaited, and with weights that only grow as the work does, the sum
- * could not tell a short build on a contended fast slot from the long one it holds up.
+ * It plans the build and the builds Nix is waiting on the classic way: longest path first (a
+ * build's own time and the chain waiting for it), each on the slot where it would end soonest,
+ * whether that slot is free now or about to free. A build with no history of its own counts as a
+ * typical one (as a big one for `big-parallel`). The build starts now if the plan puts it on a
+ * free slot, and waits otherwise: so a long build waits for the fast master rather than crawl on
+ * a slow builder, and a short one leaves the master's free slot to a longer one, unless a longer
+ * chain waits for it. Waiting with a free local slot means a postpone, which Nix only retries at
+ * its next poll: then it waits only if that still gets the planned builds done sooner. Each end
+ * is weighted by the square of its work: a long build is the likelier to be awaited, and with
+ * weights that only grow as the work does, the sum could not tell a short build on a contended
+ * fast slot from the long one it holds up. With no history at all: the fastest machine with a
+ * free slot (for `big-parallel`, the cores it would use count), the master on a tie; all busy:
+ * wait.
  *
  * Last, a build about to start now goes to a slower free machine instead when nothing the run
  * waits for is delayed by it (`offTheChain`).
@@ -156,7 +154,7 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
 function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Candidate, policy: PlanPolicy): BuildDecision | undefined {
   const { chainAfter, runningChainsEndIn } = request
   const p = { ...defaultPlanPolicy, ...policy }
-  const work = request.expectedWork ?? (bigParallel(request) ? p.bigParallelWork : request.typicalWork)
+  const work = assumedWork(request, request.typicalWork, p)
   if (chainAfter === undefined || runningChainsEndIn === undefined || work === undefined) return undefined
   const chosenRate = expectedRate(chosen, request, p)
   const ends = candidates
@@ -173,6 +171,10 @@ function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Ca
 const freeNow = (c: Candidate, request: Pick<BuildRequest, 'amWilling'>, p: Required<PlanPolicy>): boolean =>
   c.local ? request.amWilling : c.slotsInUse < c.slots && c.load < p.overloadThreshold
 
+/** A build's own past work; without, a big one for `big-parallel`, a typical one otherwise. */
+const assumedWork = (job: Pick<BuildRequest, 'requiredFeatures' | 'expectedWork'>, typicalWork: number | undefined, p: Required<PlanPolicy>): number | undefined =>
+  job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : typicalWork)
+
 const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
 
 /**
@@ -181,7 +183,7 @@ const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { k
  */
 export function fastestSeconds (job: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'typicalWork'>, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): number {
   const p = { ...defaultPlanPolicy, ...policy }
-  const work = job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : job.typicalWork) ?? 0
+  const work = assumedWork(job, job.typicalWork, p) ?? 0
   const rates = candidates.filter((c) => canBuild(c, job)).map((c) => expectedRate({ ...c, slotsInUse: 0, load: 0 }, job, p))
   return rates.length === 0 ? 0 : work / Math.max(...rates)
 }
@@ -195,28 +197,20 @@ function placeBuild (request: BuildRequest, candidates: Candidate[], policy: Pla
   // a postpone sleeps until its next poll. With nothing local running, there is nothing to wait for.
   const canWaitHere = !request.amWilling && candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0)
   const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
-  const workOf = (job: QueuedBuild): number | undefined => job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : undefined)
+  const workOf = (job: QueuedBuild): number | undefined => assumedWork(job, request.typicalWork, p)
 
   const work = workOf(request)
-  if (work === undefined && request.typicalWork !== undefined) {
-    const { owner, slots, secondsIn } = slotTable(candidates, free, p)
-    const seconds = secondsIn(request, request.typicalWork)
-    const ends = slots.map((s, k) => (s.open ? 0 : Math.max(s.freeAt, canWaitHere ? 0 : p.pollSeconds)) + (seconds[k] as number))
-    const best = ends.indexOf(Math.min(...ends))
-    return ends[best] === Infinity || slots[best]?.open !== true ? wait : place(owner[best] as Candidate)
-  }
   if (work === undefined) {
     const ready = candidates.filter((c) => fits(c) && free(c)).sort(preferred((c) => -expectedRate(c, request, p)))
     return ready[0] === undefined ? wait : place(ready[0])
   }
   const { owner, slots, secondsIn } = slotTable(candidates, free, p)
-  // Waiting builds of unknown work have no place in a plan by length.
   const queued: PlanJob[] = (request.queue ?? []).flatMap((job) => {
     const w = workOf(job)
-    return w === undefined ? [] : [{ seconds: secondsIn(job, w), earliest: job.askedAgainIn ?? 0, weight: w * w }]
+    return w === undefined ? [] : [{ seconds: secondsIn(job, w), earliest: job.askedAgainIn ?? 0, weight: w * w, chainAfter: job.chainAfter }]
   })
   const mine = secondsIn(request, work)
-  const plan = listPlan([{ seconds: mine, earliest: 0, weight: work * work }, ...queued], slots)
+  const plan = listPlan([{ seconds: mine, earliest: 0, weight: work * work, chainAfter: request.chainAfter }, ...queued], slots)
   const planned = plan.slotOf[0] as number
   // Only a planned start of 0 is now: planned on a free slot behind a longer waiting build, it waits.
   if (slots[planned]?.open === true && plan.startOf[0] === 0) return place(owner[planned] as Candidate)
@@ -224,7 +218,7 @@ function placeBuild (request: BuildRequest, candidates: Candidate[], policy: Pla
   const now = slots.reduce((best, s, k) => s.open && (mine[k] as number) < (mine[best] ?? Infinity) ? k : best, -1)
   if (canWaitHere || now === -1) return wait
   const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mine[k] as number } : s)).weightedEnds + work * work * (mine[now] as number)
-  const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work * work }, ...queued], slots).weightedEnds
+  const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work * work, chainAfter: request.chainAfter }, ...queued], slots).weightedEnds
   return ifWait < ifNow ? wait : place(owner[now] as Candidate)
 }
 

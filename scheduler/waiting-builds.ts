@@ -42,9 +42,9 @@ export class WaitingBuilds {
   }
 
   /** The master told Nix to wait with `key`. */
-  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork'>, until: WaitingFor, now: number): void {
-    const { system, requiredFeatures, expectedWork } = build
-    this.byKey.set(key, { system, requiredFeatures, expectedWork, askedAt: now, until })
+  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'>, until: WaitingFor, now: number): void {
+    const { system, requiredFeatures, expectedWork, chainAfter } = build
+    this.byKey.set(key, { system, requiredFeatures, expectedWork, chainAfter, askedAt: now, until })
   }
 
   /** A build of this master ended (the hook released it, or its outputs appeared). */
@@ -64,6 +64,7 @@ export class WaitingBuilds {
       system: w.system,
       requiredFeatures: w.requiredFeatures,
       expectedWork: w.expectedWork,
+      chainAfter: w.chainAfter,
       askedAgainIn: w.until === 'poll'
         ? Math.max(0, w.askedAt + this.pollSeconds - now)
         : w.askedAt < this.lastEnd ? 0 : nextEnd

@@ -11,6 +11,8 @@ export interface PlanJob {
   earliest: number
   /** How much its own end counts: more for a long build, the likelier to be awaited. */
   weight: number
+  /** Seconds the chain of builds waiting for it takes once it ends, if known. */
+  chainAfter?: number
 }
 
 export interface Plan {
@@ -25,9 +27,10 @@ export interface Plan {
 }
 
 /**
- * Hands a set of builds out the classic way: longest first, each to the slot where it would end
- * soonest. A rough plan, not a schedule: planBuild weighs its choices with it, and tells Nix
- * only about the build it was asked about.
+ * Hands a set of builds out the classic way: longest path first (a build's own time in the
+ * fastest slot it can use, and the chain after it), each to the slot where it would end soonest.
+ * A rough plan, not a schedule: planBuild weighs its choices with it, and tells Nix only about
+ * the build it was asked about.
  */
 export function listPlan (jobs: PlanJob[], slots: PlanSlot[]): Plan {
   const freeAt = slots.map((s) => s.freeAt)
@@ -35,8 +38,8 @@ export function listPlan (jobs: PlanJob[], slots: PlanSlot[]): Plan {
   const startOf = jobs.map(() => Infinity)
   let end = 0
   let weightedEnds = 0
-  // A job's length, for the order: its time in the fastest slot it can use.
-  const longestFirst = jobs.map((job, i) => ({ job, i, length: Math.min(...job.seconds) })).sort((a, b) => b.length - a.length || a.i - b.i)
+  // A short build that a long chain waits for goes before a longer one that nothing waits for.
+  const longestFirst = jobs.map((job, i) => ({ job, i, length: Math.min(...job.seconds) + (job.chainAfter ?? 0) })).sort((a, b) => b.length - a.length || a.i - b.i)
   for (const { job, i } of longestFirst) {
     let bestEnd = Infinity
     for (let k = 0; k < freeAt.length; k++) {

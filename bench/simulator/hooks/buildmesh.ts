@@ -97,11 +97,11 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
         note(candidates.find((c) => c.name === decision.name))
         return { kind: 'accept', machine: decision.name }
       case 'postpone':
-        waiting.wait(request.name, needs, 'poll', pool.now)
+        waiting.wait(request.name, { ...needs, chainAfter: chain }, 'poll', pool.now)
         return { kind: 'postpone' }
       case 'local':
         if (amWilling) note(master)
-        else waiting.wait(request.name, needs, 'build-end', pool.now)
+        else waiting.wait(request.name, { ...needs, chainAfter: chain }, 'build-end', pool.now)
         return { kind: 'decline' }
       case 'impossible':
         return { kind: 'decline' }

@@ -14,6 +14,12 @@ describe('WaitingBuilds', () => {
     expect(waiting.queue(1, [])).toEqual([{ ...build(), askedAgainIn: 5 }])
   })
 
+  it('keeps the chain waiting for each, so the plan can put it first', () => {
+    const waiting = new WaitingBuilds(5)
+    waiting.wait('a', { ...build(10), chainAfter: 300 }, 'poll', 0)
+    expect(waiting.queue(0, [])).toEqual([{ ...build(10), chainAfter: 300, askedAgainIn: 5 }])
+  })
+
   it('expects a postponed build back at the next poll', () => {
     const waiting = new WaitingBuilds(5)
     waiting.wait('a', build(100), 'poll', 10)
