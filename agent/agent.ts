@@ -161,7 +161,7 @@ export class Agent {
       const localBuilds = await this.run(new LocalBuilds({
         clock,
         onDone: (build, seconds) => {
-          history.record(build.name, seconds * build.rate)
+          history.record(build.name, seconds * build.rate, build.bigParallel)
           waiting.buildEnded(clock.now() / 1000)
         }
       }))

@@ -48,8 +48,9 @@ export class BuildHistoryFile {
       const entries: unknown = JSON.parse(text)
       if (!Array.isArray(entries)) throw new Error('not a list')
       for (const entry of entries) {
-        const [name, work] = Array.isArray(entry) ? entry as unknown[] : []
-        if (typeof name === 'string' && NAME.test(name) && typeof work === 'number') history.record(name, work)
+        // Files written before the third field have none: those builds count as ordinary ones.
+        const [name, work, bigParallel] = Array.isArray(entry) ? entry as unknown[] : []
+        if (typeof name === 'string' && NAME.test(name) && typeof work === 'number') history.record(name, work, bigParallel === true)
       }
       history.changed = false
     } catch (err) {
@@ -62,7 +63,8 @@ export class BuildHistoryFile {
     if (!history.changed) return
     history.changed = false
     try {
-      await writeFileAtomic(this.path, `${JSON.stringify(history.entries())}\n`, { mode: 0o600 })
+      const entries = history.entries().map(([name, work, bigParallel]) => bigParallel ? [name, work, true] : [name, work])
+      await writeFileAtomic(this.path, `${JSON.stringify(entries)}\n`, { mode: 0o600 })
     } catch (err) {
       history.changed = true
       log.warn({ path: this.path, err: (err as Error).message }, 'saving the build history failed')

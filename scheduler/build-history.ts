@@ -5,9 +5,12 @@
  */
 export class BuildHistory {
   private readonly work = new Map<string, number>()
+  /** Names built as `big-parallel`: a typical one of those is far from a typical build. */
+  private readonly bigParallel = new Set<string>()
   private readonly maxNames: number
-  /** The median, kept until the next record: the planner asks for it on every build. */
+  /** The medians, kept until the next record: the planner asks for them on every build. */
   private median: number | undefined
+  private bigParallelMedian: number | undefined
   /** Changes since the history was last saved. */
   changed = false
 
@@ -21,20 +24,27 @@ export class BuildHistory {
     return drvPath.replace(/^.*\/[0-9a-z]{32}-/, '').replace(/\.drv$/, '')
   }
 
-  record (name: string, work: number): void {
+  record (name: string, work: number, bigParallel = false): void {
     if (!Number.isFinite(work) || work < 0) return
     const before = this.work.get(name)
     this.work.delete(name)
     // Halfway to the new value: one odd build (a cold cache, a busy builder) does not take over.
     this.work.set(name, before === undefined ? work : (before + work) / 2)
-    if (this.work.size > this.maxNames) this.work.delete(this.work.keys().next().value as string)
+    if (bigParallel) this.bigParallel.add(name)
+    else this.bigParallel.delete(name)
+    if (this.work.size > this.maxNames) {
+      const oldest = this.work.keys().next().value as string
+      this.work.delete(oldest)
+      this.bigParallel.delete(oldest)
+    }
     this.median = undefined
+    this.bigParallelMedian = undefined
     this.changed = true
   }
 
-  /** Oldest first, as `record` would rebuild it. */
-  entries (): Array<[string, number]> {
-    return [...this.work.entries()]
+  /** Oldest first, as `record` would rebuild it: name, work, and whether it was `big-parallel`. */
+  entries (): Array<[string, number, boolean]> {
+    return [...this.work.entries()].map(([name, work]) => [name, work, this.bigParallel.has(name)])
   }
 
   expected (name: string): number | undefined {
@@ -43,11 +53,20 @@ export class BuildHistory {
 
   /** The median work over every name: what to assume for a name never built. */
   typical (): number | undefined {
-    if (this.median === undefined && this.work.size > 0) {
-      const sorted = [...this.work.values()].sort((a, b) => a - b)
-      const mid = sorted.length >> 1
-      this.median = sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-    }
+    this.median ??= median([...this.work.values()])
     return this.median
   }
+
+  /** The median work over the `big-parallel` names: what to assume for such a name never built. */
+  typicalBigParallel (): number | undefined {
+    this.bigParallelMedian ??= median([...this.bigParallel].map((name) => this.work.get(name) as number))
+    return this.bigParallelMedian
+  }
+}
+
+function median (values: number[]): number | undefined {
+  if (values.length === 0) return undefined
+  const sorted = values.sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }

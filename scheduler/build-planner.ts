@@ -9,7 +9,7 @@ import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
-import { expectedRate, fastestSeconds, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { expectedRate, fastestSeconds, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
@@ -114,7 +114,8 @@ export class BuildPlanner {
       // Nix says it is willing for every derivation of a batch; what we already kept local counts too.
       amWilling: p.amWilling && (maxJobs === undefined || localRunning < maxJobs),
       expectedWork: this.components.history.expected(name),
-      typicalWork: this.components.history.typical()
+      typicalWork: this.components.history.typical(),
+      typicalBigParallelWork: this.components.history.typicalBigParallel()
     }
     // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead.
     const allowed = strings(p.allowedHosts, 'allowedHosts')
@@ -129,10 +130,12 @@ export class BuildPlanner {
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
     const decision = planBuild(request, candidates, this.init.plan)
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
-    const { expectedWork: work, chainAfter: chain } = request
+    const work = runningWork(request, request, this.init.plan)
+    const chain = request.chainAfter
+    const bigParallel = request.requiredFeatures.includes('big-parallel')
     // `local` without a free local slot means "wait for one": Nix starts nothing yet.
     const local = candidates.find((c) => c.local)
-    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work, chainAfter: chain })
+    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work, chainAfter: chain, bigParallel })
     else localBuilds.remove(drvPath)
     // `local` without a slot has Nix wait for one of its builds to end; a postpone, for its next poll.
     if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now)
@@ -147,7 +150,7 @@ export class BuildPlanner {
       kind: 'remote',
       host: chosen.builder.host,
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
-      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain })
+      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel })
     }
   }
 
@@ -160,7 +163,7 @@ export class BuildPlanner {
       // Nix asks its waiters again as this build ends.
       this.components.waiting.buildEnded(this.components.clock.now() / 1000)
       const seconds = (this.components.clock.now() - reservation.at) / 1000
-      this.components.history.record(reservation.name, seconds * reservation.rate)
+      this.components.history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
     }
     return { released: reservation !== undefined }
   }
@@ -174,7 +177,8 @@ export class BuildPlanner {
       system: request.system,
       requiredFeatures: found.facts.get(u)?.requiredFeatures ?? [],
       expectedWork: history.expected(BuildHistory.nameOf(u)),
-      typicalWork: request.typicalWork
+      typicalWork: request.typicalWork,
+      typicalBigParallelWork: request.typicalBigParallelWork
     }, candidates, this.init.plan))
   }
 

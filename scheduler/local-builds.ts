@@ -15,9 +15,12 @@ export interface LocalBuild {
   name: string
   /** Work per second the master was expected to give it. */
   rate: number
+  /** The work to expect its end from (`runningWork`), if any. */
   work: number | undefined
   /** Seconds the chain of builds waiting for it takes once it ends (BuildRequest.chainAfter). */
   chainAfter?: number
+  /** Built as `big-parallel`: the history keeps those apart. */
+  bigParallel?: boolean
 }
 
 interface Running extends LocalBuild { at: number, outputs: string[] }

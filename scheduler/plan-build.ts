@@ -20,6 +20,11 @@ export interface BuildRequest {
    * of its own. Undefined while the history is empty.
    */
   typicalWork?: number
+  /**
+   * The same over the history's `big-parallel` builds, assumed for such a build with no history
+   * of its own. Undefined while the history holds none: then the policy's `bigParallelWork`.
+   */
+  typicalBigParallelWork?: number
   /** Other builds Nix has asked about and was told to wait for. */
   queue?: QueuedBuild[]
   /**
@@ -54,7 +59,7 @@ export interface Candidate {
   /** 0..1 */
   load: number
   /**
-   * Seconds until each build running there is expected to end, from history; builds with no
+   * Seconds until each build running there is expected to end (`runningWork`); builds with no
    * estimate are left out and count as ending too late to wait for.
    */
   endsIn?: number[]
@@ -65,7 +70,10 @@ export interface PlanPolicy {
   overloadThreshold: number
   /** Cores a `big-parallel` build keeps busy at most: `make -j` stops scaling somewhere. */
   bigParallelCores?: number
-  /** The work to assume for a `big-parallel` build with no history: big, as the feature says. */
+  /**
+   * The work to assume for a `big-parallel` build with no history, while the history holds no
+   * such build at all: big, as the feature says.
+   */
   bigParallelWork?: number
   /** Seconds a remote build spends copying inputs there and outputs back. */
   transferSeconds?: number
@@ -154,7 +162,7 @@ export function planBuild (request: BuildRequest, candidates: Candidate[], polic
 function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Candidate, policy: PlanPolicy): BuildDecision | undefined {
   const { chainAfter, runningChainsEndIn } = request
   const p = { ...defaultPlanPolicy, ...policy }
-  const work = assumedWork(request, request.typicalWork, p)
+  const work = assumedWork(request, request, p)
   if (chainAfter === undefined || runningChainsEndIn === undefined || work === undefined) return undefined
   const chosenRate = expectedRate(chosen, request, p)
   const ends = candidates
@@ -171,19 +179,38 @@ function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Ca
 const freeNow = (c: Candidate, request: Pick<BuildRequest, 'amWilling'>, p: Required<PlanPolicy>): boolean =>
   c.local ? request.amWilling : c.slotsInUse < c.slots && c.load < p.overloadThreshold
 
-/** A build's own past work; without, a big one for `big-parallel`, a typical one otherwise. */
-const assumedWork = (job: Pick<BuildRequest, 'requiredFeatures' | 'expectedWork'>, typicalWork: number | undefined, p: Required<PlanPolicy>): number | undefined =>
-  job.expectedWork ?? (bigParallel(job) ? p.bigParallelWork : typicalWork)
+type Typicals = Pick<BuildRequest, 'typicalWork' | 'typicalBigParallelWork'>
+
+/**
+ * The work to plan a build with: its own past work; without, a typical build's of its kind
+ * (`big-parallel` or not); without that, for `big-parallel` the policy's. Undefined when none
+ * of these is known.
+ */
+export function assumedWork (job: Pick<BuildRequest, 'requiredFeatures' | 'expectedWork'>, typicals: Typicals, policy: PlanPolicy = defaultPlanPolicy): number | undefined {
+  if (job.expectedWork !== undefined) return job.expectedWork
+  return bigParallel(job) ? typicals.typicalBigParallelWork ?? policy.bigParallelWork ?? defaultPlanPolicy.bigParallelWork : typicals.typicalWork
+}
 
 const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
 
 /**
- * Seconds a build takes at the least: alone on the machine fastest for it, with its own work,
- * a typical build's, or (for `big-parallel`) the policy's. 0 when none of these is known.
+ * The work from which to expect a build's end once it runs: its own past work, or for a
+ * `big-parallel` one with none, `assumedWork`'s. A giant with no end estimate would make its
+ * machine look taken for good and send the next giant to a builder four times slower; an
+ * ordinary build with none is short, and taking it for a typical one made more builds wait for
+ * slots that a wrong guess said were about to free.
  */
-export function fastestSeconds (job: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'typicalWork'>, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): number {
+export function runningWork (job: Pick<BuildRequest, 'requiredFeatures' | 'expectedWork'>, typicals: Typicals, policy: PlanPolicy = defaultPlanPolicy): number | undefined {
+  return bigParallel(job) ? assumedWork(job, typicals, policy) : job.expectedWork
+}
+
+/**
+ * Seconds a build takes at the least: alone on the machine fastest for it, with the work
+ * `assumedWork` gives it. 0 when that is not known.
+ */
+export function fastestSeconds (job: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'typicalWork' | 'typicalBigParallelWork'>, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): number {
   const p = { ...defaultPlanPolicy, ...policy }
-  const work = assumedWork(job, job.typicalWork, p) ?? 0
+  const work = assumedWork(job, job, p) ?? 0
   const rates = candidates.filter((c) => canBuild(c, job)).map((c) => expectedRate({ ...c, slotsInUse: 0, load: 0 }, job, p))
   return rates.length === 0 ? 0 : work / Math.max(...rates)
 }
@@ -197,7 +224,7 @@ function placeBuild (request: BuildRequest, candidates: Candidate[], policy: Pla
   // a postpone sleeps until its next poll. With nothing local running, there is nothing to wait for.
   const canWaitHere = !request.amWilling && candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0)
   const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
-  const workOf = (job: QueuedBuild): number | undefined => assumedWork(job, request.typicalWork, p)
+  const workOf = (job: QueuedBuild): number | undefined => assumedWork(job, request, p)
 
   const work = workOf(request)
   if (work === undefined) {

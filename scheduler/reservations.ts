@@ -9,10 +9,12 @@ export interface Reservation {
   at: number
   /** Work per second the builder was expected to give it. */
   rate: number
-  /** Expected work, from history, if any. */
+  /** The work to expect its end from (`runningWork`), if any. */
   work: number | undefined
   /** Seconds the chain of builds waiting for it takes once it ends (BuildRequest.chainAfter). */
   chainAfter?: number
+  /** Built as `big-parallel`: the history keeps those apart. */
+  bigParallel?: boolean
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BuildHistory } from '../../scheduler/build-history.ts'
-import { dependents, type BuildGraph } from './graph.ts'
+import { dependents, isBigParallel, type BuildGraph } from './graph.ts'
 import type { Hook } from './hook.ts'
 import { buildmeshHook, type BuildmeshHookInit } from './hooks/buildmesh.ts'
 import { guixOffloadHook } from './hooks/guix-offload.ts'
@@ -19,15 +19,15 @@ export const policies: Policy[] = [
   { name: 'nix', hook: () => nixStaticHook() },
   // Its own stream: the graph of the same seed drew from the first.
   { name: 'guix', hook: (seed) => guixOffloadHook(createRng(seed ^ 0x5eed)) },
-  { name: 'ours', hook: (_, graph) => buildmeshHook({ history: true, typicalWork: typicalWork(graph), dependents: storeView(graph) }) },
+  { name: 'ours', hook: (_, graph) => buildmeshHook({ history: true, ...typicals(graph), dependents: storeView(graph) }) },
   { name: 'ours-nohist', hook: () => buildmeshHook({ history: false }) }
 ]
 
 /** What the agent's history, holding every past build of the graph, says a typical build takes. */
-function typicalWork (graph: BuildGraph): number | undefined {
+function typicals (graph: BuildGraph): Pick<BuildmeshHookInit, 'typicalWork' | 'typicalBigParallelWork'> {
   const history = new BuildHistory()
-  for (const d of graph.derivations) if (d.pastWork !== undefined) history.record(d.name, d.pastWork)
-  return history.typical()
+  for (const d of graph.derivations) if (d.pastWork !== undefined) history.record(d.name, d.pastWork, isBigParallel(d))
+  return { typicalWork: history.typical(), typicalBigParallelWork: history.typicalBigParallel() }
 }
 
 /** The graph as the agent reads it from the store, by name, with the history's work for each. */

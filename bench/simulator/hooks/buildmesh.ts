@@ -1,5 +1,5 @@
 import { chainAfter } from '../../../scheduler/dependents.ts'
-import { defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
+import { defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, runningWork, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
 import { chainsEnd, remainingSeconds } from '../../../scheduler/reservations.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
 import type { Hook, MachineView } from '../hook.ts'
@@ -12,6 +12,8 @@ export interface BuildmeshHookInit {
   history: boolean
   /** The median of the history's work (BuildHistory.typical), when there is history. */
   typicalWork?: number
+  /** The same over its `big-parallel` builds (BuildHistory.typicalBigParallel). */
+  typicalBigParallelWork?: number
   policy?: PlanPolicy
   /**
    * The graph as the agent reads it from the store (scheduler/dependents.ts): by name, the
@@ -33,12 +35,13 @@ interface Sent {
 /**
  * Our hook: planBuild fed what scheduler/build-planner.ts feeds it in the agent, and nothing
  * more. Every machine's live status; for each build the agent sent somewhere (a builder, or the
- * master itself), when, at what expected rate, and its past work, from which it guesses when it
- * ends (remainingSeconds); the builds it told to wait (WaitingBuilds, the same code); past work
+ * master itself), when, at what expected rate, and its work (runningWork), from which it guesses
+ * when it ends (remainingSeconds); the builds it told to wait (WaitingBuilds, the same code); past work
  * by derivation name.
  */
 export function buildmeshHook (init: BuildmeshHookInit): Hook {
   const policy = { ...defaultPlanPolicy, ...init.policy }
+  const typicals = { typicalWork: init.typicalWork, typicalBigParallelWork: init.typicalBigParallelWork }
   const sent = new Map<string, Sent>()
   const waiting = new WaitingBuilds(policy.pollSeconds)
   // The machines never change in a run, so neither does the chain after a name.
@@ -48,7 +51,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     if (d === undefined) return undefined
     let seconds = chains.get(name)
     if (seconds === undefined) {
-      const weigh = (u: string): number => fastestSeconds({ system, requiredFeatures: d.requiredFeatures.get(u) ?? [], expectedWork: d.pastWork.get(u), typicalWork: init.typicalWork }, candidates, policy)
+      const weigh = (u: string): number => fastestSeconds({ system, requiredFeatures: d.requiredFeatures.get(u) ?? [], expectedWork: d.pastWork.get(u), ...typicals }, candidates, policy)
       seconds = chainAfter(name, d.users, weigh)
       chains.set(name, seconds)
     }
@@ -85,12 +88,12 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     const master = candidates.find((c) => c.local)
     // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
-    const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, typicalWork: init.typicalWork }
+    const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, ...typicals }
     const chain = chainOf(request.name, request.system, candidates)
     const runningChainsEndIn = chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
     const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn }, candidates, policy)
     const note = (c: Candidate | undefined): void => {
-      if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: needs.expectedWork, chainAfter: chain })
+      if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: runningWork(needs, needs, policy), chainAfter: chain })
     }
     switch (decision.kind) {
       case 'remote':

@@ -19,13 +19,15 @@ describe('BuildHistoryFile', () => {
     const first = new BuildHistory()
     const file = new BuildHistoryFile({ history: first, clock: new ManualClock(), log }, { path })
     await file.start()
-    first.record('gcc-13.2.0', 1200)
+    first.record('gcc-13.2.0', 1200, true)
+    first.record('hello-2.12', 3)
     await file.stop()
     expect((await stat(path)).mode & 0o777).toBe(0o600)
 
     const second = new BuildHistory()
     await new BuildHistoryFile({ history: second, clock: new ManualClock(), log }, { path }).start()
     expect(second.expected('gcc-13.2.0')).toBe(1200)
+    expect(second.typicalBigParallel()).toBe(1200)
   })
 
   it('saves on its interval only when something changed', async () => {
@@ -46,10 +48,11 @@ describe('BuildHistoryFile', () => {
 
   it('starts afresh from a damaged file, keeping only well-formed entries', async () => {
     const path = join(dir, 'build-history.json')
-    await writeFile(path, JSON.stringify([['ok-1', 5], ['bad name', 1], ['neg', -3], 'x', ['nan', 'x']]))
+    // An entry without its third field is from before it: an ordinary build.
+    await writeFile(path, JSON.stringify([['ok-1', 5], ['bad name', 1], ['neg', -3], 'x', ['nan', 'x'], ['big-1', 900, true], ['odd-1', 7, 'yes']]))
     const history = new BuildHistory()
     await new BuildHistoryFile({ history, clock: new ManualClock(), log }, { path }).start()
-    expect(history.entries()).toEqual([['ok-1', 5]])
+    expect(history.entries()).toEqual([['ok-1', 5, false], ['big-1', 900, true], ['odd-1', 7, false]])
     await writeFile(path, '{not json')
     await expect(new BuildHistoryFile({ history: new BuildHistory(), clock: new ManualClock(), log }, { path }).start()).resolves.toBeUndefined()
   })

@@ -25,6 +25,22 @@ describe('BuildHistory', () => {
     expect(history.typical()).toBe(40)
   })
 
+  it('keeps a typical big-parallel build apart, as its median over the names last built so', () => {
+    const history = new BuildHistory(3)
+    history.record('hello', 3)
+    expect(history.typicalBigParallel()).toBeUndefined()
+    history.record('gcc', 1200, true)
+    history.record('llvm', 2000, true)
+    expect(history.typicalBigParallel()).toBe(1600)
+    expect(history.typical()).toBe(1200)
+    // A name built since without the feature, or forgotten, no longer counts.
+    history.record('gcc', 1200)
+    expect(history.typicalBigParallel()).toBe(2000)
+    history.record('a', 1)
+    history.record('b', 1)
+    expect(history.typicalBigParallel()).toBeUndefined()
+  })
+
   it('forgets the least recently learned name past its bound', () => {
     const history = new BuildHistory(2)
     history.record('a', 1)

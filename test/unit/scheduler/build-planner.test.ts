@@ -35,8 +35,8 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]>): Promi
   const history = new BuildHistory()
   // Wired as in agent/agent.ts: a local build's end is news for the waiting builds too.
   const waiting = new WaitingBuilds(5)
-  const onDone = (b: { name: string, rate: number }, seconds: number): void => {
-    history.record(b.name, seconds * b.rate)
+  const onDone = (b: { name: string, rate: number, bigParallel?: boolean }, seconds: number): void => {
+    history.record(b.name, seconds * b.rate, b.bigParallel)
     waiting.buildEnded(clock.now() / 1000)
   }
   const planner = new BuildPlanner({
@@ -159,6 +159,39 @@ describe('BuildPlanner', () => {
     expect((await planner.decide(request({ drvPath: named(1, 'docs-1.0'), maxJobs: 1, amWilling: true }))).kind).toBe('local')
     // Typically 100: 2.5 s of waiting and 25 s on the master, against 100 s on b1.
     expect((await planner.decide(request({ drvPath: named(2, 'mystery-0.1'), maxJobs: 1, amWilling: false }))).kind).toBe('local')
+  })
+
+  it('expects a big-parallel build it has never seen to take a typical big-parallel build\'s work, running too, and learns it as one', async () => {
+    const named = (n: number, name: string): string => `/nix/store/${String(n).padStart(32, '0')}-${name}.drv`
+    const giant = (n: number, name: string): Record<string, unknown> => request({ drvPath: named(n, name), requiredFeatures: ['big-parallel'], amWilling: false })
+    const scene = async (gccWasBigParallel: boolean): Promise<Setup & { llvm: unknown }> => {
+      const s = await setup(4)
+      const builders = (): void => {
+        s.join({ name: 'big', speed: 2, slots: 1, load: 0 }, '10.9.0.2', { cores: 8 })
+        s.join({ name: 'other', speed: 1.2, slots: 2, load: 0 }, '10.9.0.3', { cores: 8 })
+      }
+      builders()
+      s.history.record('hello-2.12', 10)
+      s.history.record('gcc-13', 300, gccWasBigParallel)
+      // The master has no big-parallel feature: the two builders are the only places for a giant.
+      const llvm = await s.planner.decide(giant(1, 'llvm-17'))
+      expect(llvm).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+      s.clock.advance(10_000)
+      // Their statuses go on; big's count of running builds lags, its reservation does not.
+      builders()
+      return { ...s, llvm: llvm.reservation }
+    }
+    // llvm should end in 9 s on big, and firefox then takes 20 s there, against 32 s on other.
+    const learned = await scene(true)
+    expect(await learned.planner.decide(giant(2, 'firefox-120'))).toEqual({ kind: 'postpone' })
+    // With no big-parallel build in the history, both are taken to be big: llvm has 215 s left.
+    const fresh = await scene(false)
+    expect(await fresh.planner.decide(giant(2, 'firefox-120'))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
+
+    // llvm took 25 s at 16 units a second: 400, and the median of the two is 350.
+    learned.clock.advance(15_000)
+    learned.planner.release({ reservation: learned.llvm })
+    expect(learned.history.typicalBigParallel()).toBeCloseTo(350, 0)
   })
 
   it('sends a build the run does not wait for to a slower builder while the master builds the chain', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { canBuild, defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, type BuildRequest, type Candidate } from '../../../scheduler/plan-build.ts'
+import { assumedWork, canBuild, defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, runningWork, type BuildRequest, type Candidate } from '../../../scheduler/plan-build.ts'
 
 const machine = (name: string, over: Partial<Candidate> = {}): Candidate => ({
   name,
@@ -139,6 +139,27 @@ describe('planBuild', () => {
   it('reads policies written before the newer fields', () => {
     expect(planBuild(request({ amWilling: false }), [machine('b1', { load: 0.85 }), busyMaster()], { overloadThreshold: 0.9 }))
       .toEqual({ kind: 'remote', name: 'b1' })
+  })
+})
+
+describe('assumedWork and runningWork', () => {
+  const giant = { requiredFeatures: ['big-parallel'] }
+  const ordinary = { requiredFeatures: [] }
+  const typicals = { typicalWork: 20, typicalBigParallelWork: 900 }
+
+  it('plan with a build\'s own work, else a typical one of its kind, else for big-parallel the policy\'s', () => {
+    expect(assumedWork({ ...giant, expectedWork: 5 }, typicals)).toBe(5)
+    expect(assumedWork(giant, typicals)).toBe(900)
+    expect(assumedWork(ordinary, typicals)).toBe(20)
+    expect(assumedWork(giant, { typicalWork: 20 })).toBe(defaultPlanPolicy.bigParallelWork)
+    expect(assumedWork(giant, {}, { overloadThreshold: 0.8, bigParallelWork: 50 })).toBe(50)
+    expect(assumedWork(ordinary, {})).toBeUndefined()
+  })
+
+  it('expect a running giant to end by that work, and give an ordinary build with no history no end', () => {
+    expect(runningWork(giant, typicals)).toBe(900)
+    expect(runningWork({ ...ordinary, expectedWork: 7 }, typicals)).toBe(7)
+    expect(runningWork(ordinary, typicals)).toBeUndefined()
   })
 })
 
