@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { policies } from '../../../../bench/simulator/compare.ts'
+import { policies, runAll, type Policy } from '../../../../bench/simulator/compare.ts'
 import type { BuildGraph, Derivation } from '../../../../bench/simulator/graph.ts'
 import { graphMakers } from '../../../../bench/simulator/graphs.ts'
 import type { Hook } from '../../../../bench/simulator/hook.ts'
 import { lowerBound } from '../../../../bench/simulator/lower-bound.ts'
-import { machineSets, SYSTEM, type Machine } from '../../../../bench/simulator/machines.ts'
+import { machineSets, SYSTEM, type Machine, type MachineSet } from '../../../../bench/simulator/machines.ts'
 import { TRANSFER_SECONDS } from '../../../../bench/simulator/pool.ts'
 import { createRng } from '../../../../bench/simulator/rng.ts'
 import { POLL_SECONDS, simulate, type SimulationResult } from '../../../../bench/simulator/simulate.ts'
@@ -48,10 +48,24 @@ describe('simulate', () => {
   for (const graph of graphs) {
     for (const set of machineSets) {
       it(`${graph.name} on ${set.name}: every policy builds each derivation once, after its inputs, within the slots, no sooner than the bound`, () => {
-        for (const policy of policies) expectInvariants(graph, set.machines, simulate(graph, set.machines, policy.hook(7, graph)))
+        for (const policy of policies) {
+          const seen = policy.sees?.(graph) ?? graph
+          expectInvariants(seen, set.machines, simulate(seen, set.machines, policy.hook(7, seen)))
+        }
       })
     }
   }
+
+  it('runs ours-exact on the same graph with a history that is the truth', () => {
+    const graph = graphMakers[2]?.(createRng(3)) as BuildGraph
+    const exact = policies.find((p) => p.name === 'ours-exact')?.sees?.(graph) as BuildGraph
+    const withoutHistory = (d: Derivation): Derivation => ({ ...d, pastWork: undefined })
+    expect(exact.derivations.map(withoutHistory)).toEqual(graph.derivations.map(withoutHistory))
+    expect(exact.derivations.map((d) => d.pastWork)).toEqual(graph.derivations.map((d) => d.work))
+    expect(graph.derivations.some((d) => d.pastWork !== d.work)).toBe(true)
+    const run = runAll(graph, machineSets[1] as MachineSet, 3)
+    expect(run.makespan['ours-exact']).toBe(simulate(exact, machineSets[1]?.machines as Machine[], (policies.find((p) => p.name === 'ours') as Policy).hook(3, exact)).makespan)
+  })
 
   it('is deterministic for a seed', () => {
     const graph = graphMakers[2]?.(createRng(3)) as BuildGraph
