@@ -21,15 +21,15 @@ export const policies: Policy[] = [
   { name: 'nix', hook: () => nixStaticHook() },
   // Its own stream: the graph of the same seed drew from the first.
   { name: 'guix', hook: (seed) => guixOffloadHook(createRng(seed ^ 0x5eed)) },
-  { name: 'ours', hook: (_, graph) => buildmeshHook({ history: true, ...typicals(graph), dependents: storeView(graph) }) },
+  { name: 'ours', hook: (_, graph) => ours(graph) },
   { name: 'ours-nohist', hook: () => buildmeshHook({ history: false }) },
   // How far ours would get if the history were exact: what is left is the policy's, not the guesses'.
-  {
-    name: 'ours-exact',
-    hook: (_, graph) => buildmeshHook({ history: true, ...typicals(graph), dependents: storeView(graph) }),
-    sees: (graph) => ({ ...graph, derivations: graph.derivations.map((d) => ({ ...d, pastWork: d.work })) })
-  }
+  { name: 'ours-exact', hook: (_, graph) => ours(graph), sees: (graph) => ({ ...graph, derivations: graph.derivations.map((d) => ({ ...d, pastWork: d.work })) }) }
 ]
+
+function ours (graph: BuildGraph): Hook {
+  return buildmeshHook({ history: true, ...typicals(graph), dependents: storeView(graph) })
+}
 
 /** What the agent's history, holding every past build of the graph, says a typical build takes. */
 function typicals (graph: BuildGraph): Pick<BuildmeshHookInit, 'typicalWork' | 'typicalBigParallelWork'> {

@@ -36,8 +36,8 @@ interface Sent {
  * Our hook: planBuild fed what scheduler/build-planner.ts feeds it in the agent, and nothing
  * more. Every machine's live status; for each build the agent sent somewhere (a builder, or the
  * master itself), when, at what expected rate, and its work (runningWork), from which it guesses
- * when it ends (remainingSeconds); the builds it told to wait (WaitingBuilds, the same code); past work
- * by derivation name.
+ * when it ends (remainingSeconds); the builds it told to wait (WaitingBuilds, the same code);
+ * past work by derivation name.
  */
 export function buildmeshHook (init: BuildmeshHookInit): Hook {
   const policy = { ...defaultPlanPolicy, ...init.policy }
@@ -90,6 +90,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
     const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, ...typicals }
     const chain = chainOf(request.name, request.system, candidates)
+    const waiter = { ...needs, chainAfter: chain }
     const runningChainsEndIn = chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
     const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn }, candidates, policy)
     const note = (c: Candidate | undefined): void => {
@@ -100,11 +101,11 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
         note(candidates.find((c) => c.name === decision.name))
         return { kind: 'accept', machine: decision.name }
       case 'postpone':
-        waiting.wait(request.name, { ...needs, chainAfter: chain }, 'poll', pool.now)
+        waiting.wait(request.name, waiter, 'poll', pool.now)
         return { kind: 'postpone' }
       case 'local':
         if (amWilling) note(master)
-        else waiting.wait(request.name, { ...needs, chainAfter: chain }, 'build-end', pool.now)
+        else waiting.wait(request.name, waiter, 'build-end', pool.now)
         return { kind: 'decline' }
       case 'impossible':
         return { kind: 'decline' }
