@@ -9,7 +9,7 @@ import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
-import { expectedRate, fastestSeconds, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
@@ -132,7 +132,7 @@ export class BuildPlanner {
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
     const work = runningWork(request, request, this.init.plan)
     const chain = request.chainAfter
-    const bigParallel = request.requiredFeatures.includes('big-parallel')
+    const bigParallel = isBigParallel(request)
     // `local` without a free local slot means "wait for one": Nix starts nothing yet.
     const local = candidates.find((c) => c.local)
     if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work, chainAfter: chain, bigParallel })

@@ -109,14 +109,15 @@ export function canBuild (c: Pick<Candidate, 'systems' | 'supportedFeatures' | '
   return c.mandatoryFeatures.every((f) => request.requiredFeatures.includes(f))
 }
 
-const bigParallel = (request: Pick<BuildRequest, 'requiredFeatures'>): boolean => request.requiredFeatures.includes('big-parallel')
+/** A build that keeps busy every core it is given (`make -j`): a compiler, a browser engine. */
+export const isBigParallel = (request: Pick<BuildRequest, 'requiredFeatures'>): boolean => request.requiredFeatures.includes('big-parallel')
 
 /**
  * Units of work per second a new build would get there: the machine's speed times the cores it
  * can use, shared with what already runs (the busier of its load and its slots in use).
  */
 export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requiredFeatures'>, policy: PlanPolicy = defaultPlanPolicy): number {
-  const threads = request !== undefined && bigParallel(request)
+  const threads = request !== undefined && isBigParallel(request)
     ? Math.min(c.cores, policy.bigParallelCores ?? defaultPlanPolicy.bigParallelCores)
     : 1
   const busy = Math.max(c.load * c.cores, c.slotsInUse)
@@ -129,7 +130,7 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
  * It plans the build and the builds Nix is waiting on the classic way: longest path first (a
  * build's own time and the chain waiting for it), each on the slot where it would end soonest,
  * whether that slot is free now or about to free. A build with no history of its own counts as a
- * typical one (as a big one for `big-parallel`). The build starts now if the plan puts it on a
+ * typical one of its kind (`assumedWork`). The build starts now if the plan puts it on a
  * free slot, and waits otherwise: so a long build waits for the fast master rather than crawl on
  * a slow builder, and a short one leaves the master's free slot to a longer one, unless a longer
  * chain waits for it. Waiting with a free local slot means a postpone, which Nix only retries at
@@ -188,7 +189,7 @@ type Typicals = Pick<BuildRequest, 'typicalWork' | 'typicalBigParallelWork'>
  */
 export function assumedWork (job: Pick<BuildRequest, 'requiredFeatures' | 'expectedWork'>, typicals: Typicals, policy: PlanPolicy = defaultPlanPolicy): number | undefined {
   if (job.expectedWork !== undefined) return job.expectedWork
-  return bigParallel(job) ? typicals.typicalBigParallelWork ?? policy.bigParallelWork ?? defaultPlanPolicy.bigParallelWork : typicals.typicalWork
+  return isBigParallel(job) ? typicals.typicalBigParallelWork ?? policy.bigParallelWork ?? defaultPlanPolicy.bigParallelWork : typicals.typicalWork
 }
 
 const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { kind: 'remote', name: c.name }
@@ -201,7 +202,7 @@ const place = (c: Candidate): BuildDecision => c.local ? { kind: 'local' } : { k
  * slots that a wrong guess said were about to free.
  */
 export function runningWork (job: Pick<BuildRequest, 'requiredFeatures' | 'expectedWork'>, typicals: Typicals, policy: PlanPolicy = defaultPlanPolicy): number | undefined {
-  return bigParallel(job) ? assumedWork(job, typicals, policy) : job.expectedWork
+  return isBigParallel(job) ? assumedWork(job, typicals, policy) : job.expectedWork
 }
 
 /**
