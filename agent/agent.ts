@@ -172,7 +172,7 @@ export class Agent {
         localBuilds,
         history,
         waiting,
-        dependents: new StoreDependents({ log }),
+        dependents: new StoreDependents({ log, clock }),
         clock,
         local: async () => {
           const live = await probeLiveStatus(probeDeps, facts)

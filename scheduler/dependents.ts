@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { systemClock, type Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
+import { mapConcurrently } from '../common/map-concurrently.ts'
 import { isDrvPath, readDerivation, storePathExists, type DerivationFacts } from './derivation.ts'
 
 /** The derivations still to build that wait, directly or not, for one derivation. */
@@ -16,14 +18,25 @@ export interface StoreDependentsDeps {
   referrers?: (drvPath: string) => Promise<string[]>
   read?: (drvPath: string) => Promise<DerivationFacts>
   exists?: (path: string) => Promise<boolean>
+  clock?: Pick<Clock, 'now'>
 }
 
 export interface StoreDependentsInit {
-  /** Past this many dependents (stdenv, glibc) it waits for everything: reading them all per request is not worth it. */
+  /** Past this many dependents (stdenv, glibc) it waits for everything: reading them all is not worth it. */
   maxDependents?: number
-  /** .drv files never change, so what was read stays, up to this many. */
+  /** .drv files never change, so what was read stays, up to this many; past that it is all read again. */
   maxCached?: number
+  /**
+   * How long what the store said is taken as still true. Nix waits for its hook's answer, and asks
+   * again for every waiting derivation whenever a build ends: a query of the store each time cost
+   * it about 25 ms per answer (`npm run bench:hook`). Dependents come with a new evaluation, and a
+   * dependent cannot be built before the derivation asked about, so little is missed meanwhile.
+   */
+  freshForMs?: number
 }
+
+// Each read is a round trip to libuv's thread pool: overlap a few, without holding many files open.
+const CONCURRENT_READS = 16
 
 /** `nix-store --query --referrers-closure`: only derivations refer to a .drv, so these are its dependents. */
 export function nixStoreReferrers (nixStoreArgs: string[] = []): (drvPath: string) => Promise<string[]> {
@@ -33,63 +46,121 @@ export function nixStoreReferrers (nixStoreArgs: string[] = []): (drvPath: strin
   }
 }
 
+interface Known<T> {
+  at: number
+  value: T
+}
+
 /**
  * What Nix will build after a derivation because of it, read from the store: nix-build
  * instantiates the whole graph before it builds anything, so every .drv that waits for this one
  * is there, as a referrer. So are .drv files of older evaluations; those whose outputs exist are
  * left out, and the rest can only make a chain look longer than it is.
+ *
+ * One query answers for every dependent too: whatever waits for a dependent waits for the
+ * derivation asked about, so it is among that query's answers.
  */
 export class StoreDependents {
   private readonly deps: Required<StoreDependentsDeps>
   private readonly maxDependents: number
   private readonly maxCached: number
-  private readonly cache = new Map<string, DerivationFacts>()
+  private readonly freshForMs: number
+  private readonly facts = new Map<string, DerivationFacts>()
+  /** For every derivation read and each it is built from: those built from it directly. */
+  private readonly users = new Map<string, Set<string>>()
+  /** Whether a derivation's dependents are all among `users` (false: too many to read), and since when. */
+  private readonly whole = new Map<string, Known<boolean>>()
+  private readonly built = new Map<string, Known<boolean>>()
 
   constructor (deps: StoreDependentsDeps, init: StoreDependentsInit = {}) {
-    this.deps = { referrers: nixStoreReferrers(), read: async (p) => await readDerivation(p), exists: storePathExists, ...deps }
+    this.deps = {
+      log: deps.log,
+      referrers: deps.referrers ?? nixStoreReferrers(),
+      read: deps.read ?? (async (p) => await readDerivation(p)),
+      exists: deps.exists ?? storePathExists,
+      clock: deps.clock ?? systemClock
+    }
     this.maxDependents = init.maxDependents ?? 2000
     this.maxCached = init.maxCached ?? 50_000
+    this.freshForMs = init.freshForMs ?? 60_000
   }
 
   /** Undefined when the store cannot say, or the dependents are too many to read. */
   async of (drvPath: string): Promise<PendingDependents | undefined> {
-    const { log, referrers } = this.deps
+    const now = this.deps.clock.now()
     try {
-      const all = (await referrers(drvPath)).filter((p) => p !== drvPath && isDrvPath(p))
-      if (all.length > this.maxDependents) {
-        log.debug({ drvPath, dependents: all.length }, 'too many dependents to weigh this build\'s chain')
-        return undefined
-      }
-      const facts = new Map<string, DerivationFacts>()
-      for (const path of all) {
-        const f = await this.facts(path)
-        if (!(await this.built(f))) facts.set(path, f)
-      }
-      const users = new Map<string, string[]>([[drvPath, []]])
-      for (const path of facts.keys()) users.set(path, [])
-      for (const [path, f] of facts) {
-        for (const input of f.inputDrvs) users.get(input)?.push(path)
-      }
-      return { users, facts }
+      if (this.known(this.whole, drvPath, now) === undefined) await this.query(drvPath, now)
+      if (this.whole.get(drvPath)?.value !== true) return undefined
+      return await this.pending(drvPath, now)
     } catch (err) {
-      log.warn({ drvPath, err: (err as Error).message }, 'cannot read the builds that wait for this one')
+      this.deps.log.warn({ drvPath, err: (err as Error).message }, 'cannot read the builds that wait for this one')
       return undefined
     }
   }
 
-  private async facts (path: string): Promise<DerivationFacts> {
-    const known = this.cache.get(path)
-    if (known !== undefined) return known
-    const f = await this.deps.read(path)
-    if (this.cache.size >= this.maxCached) this.cache.delete(this.cache.keys().next().value as string)
-    this.cache.set(path, f)
-    return f
+  private async query (drvPath: string, now: number): Promise<void> {
+    const all = (await this.deps.referrers(drvPath)).filter((p) => p !== drvPath && isDrvPath(p))
+    if (all.length > this.maxDependents) {
+      this.deps.log.debug({ drvPath, dependents: all.length }, 'too many dependents to weigh this build\'s chain')
+      this.whole.set(drvPath, { at: now, value: false })
+      return
+    }
+    if (this.facts.size + all.length > this.maxCached) this.forget()
+    await mapConcurrently(all.filter((p) => !this.facts.has(p)), CONCURRENT_READS, async (p) => { this.learn(p, await this.deps.read(p)) })
+    for (const p of [drvPath, ...all]) this.whole.set(p, { at: now, value: true })
   }
 
-  private async built (f: DerivationFacts): Promise<boolean> {
-    if (f.outputs.length === 0) return false
-    for (const o of f.outputs) if (!(await this.deps.exists(o))) return false
-    return true
+  private learn (path: string, f: DerivationFacts): void {
+    this.facts.set(path, f)
+    for (const input of f.inputDrvs) {
+      const users = this.users.get(input) ?? new Set()
+      users.add(path)
+      this.users.set(input, users)
+    }
+  }
+
+  private forget (): void {
+    this.facts.clear()
+    this.users.clear()
+    this.whole.clear()
+    this.built.clear()
+  }
+
+  private async pending (drvPath: string, now: number): Promise<PendingDependents> {
+    const reached = [drvPath]
+    const seen = new Set(reached)
+    for (let i = 0; i < reached.length; i++) {
+      for (const u of this.users.get(reached[i] as string) ?? []) {
+        if (!seen.has(u)) {
+          seen.add(u)
+          reached.push(u)
+        }
+      }
+    }
+    const dependents = reached.slice(1)
+    const done = await mapConcurrently(dependents, CONCURRENT_READS, async (p) => await this.isBuilt(p, now))
+    const facts = new Map<string, DerivationFacts>()
+    dependents.forEach((p, i) => { if (done[i] === false) facts.set(p, this.facts.get(p) as DerivationFacts) })
+    const users = new Map<string, string[]>([[drvPath, []]])
+    for (const path of facts.keys()) users.set(path, [])
+    for (const [path, f] of facts) {
+      for (const input of f.inputDrvs) users.get(input)?.push(path)
+    }
+    return { users, facts }
+  }
+
+  private async isBuilt (path: string, now: number): Promise<boolean> {
+    const known = this.known(this.built, path, now)
+    if (known !== undefined) return known
+    const outputs = this.facts.get(path)?.outputs ?? []
+    const built = outputs.length > 0 && (await Promise.all(outputs.map(this.deps.exists))).every((e) => e)
+    this.built.set(path, { at: now, value: built })
+    return built
+  }
+
+  private known<T> (map: Map<string, Known<T>>, key: string, now: number): T | undefined {
+    const entry = map.get(key)
+    return entry !== undefined && now - entry.at < this.freshForMs ? entry.value : undefined
   }
 }
 

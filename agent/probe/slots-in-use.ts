@@ -1,4 +1,5 @@
 import { basename } from 'node:path'
+import { mapConcurrently } from '../../common/map-concurrently.ts'
 import type { ProbeDeps } from './deps.ts'
 
 type ProcDeps = Pick<ProbeDeps, 'readdir' | 'readFile'> & Partial<Pick<ProbeDeps, 'readlink'>>
@@ -47,19 +48,6 @@ async function readArgv (deps: ProcDeps, pid: string): Promise<string[] | null> 
   const argv = cmdline.split('\0')
   if (argv.at(-1) === '') argv.pop()
   return argv
-}
-
-async function mapConcurrently<T, R> (items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = []
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++
-      results[index] = await task(items[index] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }
 
 /** One per ssh-ng connection: Nix's build hook opens one for every build it hands to this host. */

@@ -7,6 +7,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readDerivation } from '../../../scheduler/derivation.ts'
 import { chainAfter, nixStoreReferrers, StoreDependents } from '../../../scheduler/dependents.ts'
+import { ManualClock } from '../../support/manual-clock.ts'
 
 const log = pino({ level: 'silent' })
 
@@ -26,21 +27,26 @@ const name = (p: string): string => p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, ''
 describe('StoreDependents, on a store the real nix-instantiate filled', () => {
   let dir: string
   let drvOf: Map<string, string>
-  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number }) => StoreDependents
+  let store: string[]
+  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number, queries?: string[], clock?: ManualClock }) => StoreDependents
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'buildmesh-dependents-'))
     await writeFile(join(dir, 'profile.nix'), NIX)
-    const store = ['--store', join(dir, 'store')]
+    store = ['--store', join(dir, 'store')]
     const { stdout } = await promisify(execFile)('nix-instantiate', [...store, join(dir, 'profile.nix')])
     const { stdout: all } = await promisify(execFile)('nix-store', [...store, '--query', '--requisites', stdout.trim()])
     drvOf = new Map(all.split('\n').filter((l) => l.endsWith('.drv')).map((p) => [name(p), p]))
     dependents = (over = {}) => new StoreDependents({
       log,
-      referrers: nixStoreReferrers(store),
+      referrers: async (p) => {
+        over.queries?.push(name(p))
+        return await nixStoreReferrers(store)(p)
+      },
       read: async (p) => await readDerivation(p, (q) => join(dir, 'store', q)),
-      exists: over.exists ?? (async () => false)
-    }, { maxDependents: over.maxDependents })
+      exists: over.exists ?? (async () => false),
+      clock: over.clock
+    }, { maxDependents: over.maxDependents, freshForMs: 60_000 })
   })
   afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
@@ -62,6 +68,61 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     const libcOut = (await readDerivation(drv('libc'), (q) => join(dir, 'store', q))).outputs[0]
     const found = await dependents({ exists: async (p) => p === libcOut }).of(drv('gcc'))
     expect([...found?.facts.keys() ?? []].map(name).sort()).toEqual(['profile'])
+  })
+
+  it('asks the store once for a derivation and all that waits for it while the answer is fresh, and again after', async () => {
+    const queries: string[] = []
+    const clock = new ManualClock()
+    const cached = dependents({ queries, clock })
+    await cached.of(drv('binutils'))
+    const gcc = await cached.of(drv('gcc'))
+    const again = await cached.of(drv('binutils'))
+    // What waits for gcc waits for binutils: the first answer holds gcc's too, the same as its own query.
+    expect(queries).toEqual(['binutils'])
+    expect(gcc).toEqual(await dependents().of(drv('gcc')))
+    expect(chainAfter(drv('binutils'), again?.users ?? new Map(), () => 1)).toBe(3)
+    clock.advance(60_000)
+    await cached.of(drv('gcc'))
+    expect(queries).toEqual(['binutils', 'gcc'])
+  })
+
+  it('sees a dependent a later evaluation adds once what it read is no longer fresh', async () => {
+    // A store of its own: the new dependent must not show in the other tests' answers.
+    const own = await mkdtemp(join(tmpdir(), 'buildmesh-dependents-'))
+    try {
+      const ownStore = ['--store', join(own, 'store')]
+      const instantiate = async (expr: string): Promise<string> =>
+        (await promisify(execFile)('nix-instantiate', [...ownStore, '--expr', expr])).stdout.trim()
+      const mk = 'name: inputs: derivation { inherit name inputs; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }'
+      const binutils = await instantiate(`let mk = ${mk}; in mk "binutils" [ ]`)
+      await instantiate(`let mk = ${mk}; in mk "gcc" [ (mk "binutils" [ ]) ]`)
+      const clock = new ManualClock()
+      const cached = new StoreDependents({
+        log,
+        referrers: nixStoreReferrers(ownStore),
+        read: async (p) => await readDerivation(p, (q) => join(own, 'store', q)),
+        exists: async () => false,
+        clock
+      }, { freshForMs: 60_000 })
+      const waiting = async (): Promise<string[]> => (await cached.of(binutils))?.users.get(binutils)?.map(name).sort() ?? []
+      expect(await waiting()).toEqual(['gcc'])
+      // The same binutils, so the same .drv: a second evaluation that also builds tests with it.
+      await instantiate(`let mk = ${mk}; in mk "tests" [ (mk "binutils" [ ]) ]`)
+      expect(await waiting()).toEqual(['gcc'])
+      clock.advance(60_000)
+      expect(await waiting()).toEqual(['gcc', 'tests'])
+    } finally {
+      await rm(own, { recursive: true, force: true })
+    }
+  })
+
+  it('asks the store once while a derivation has too many dependents to read', async () => {
+    const queries: string[] = []
+    const few = dependents({ maxDependents: 3, queries })
+    expect(await few.of(drv('binutils'))).toBeUndefined()
+    expect(await few.of(drv('binutils'))).toBeUndefined()
+    expect(await few.of(drv('gcc'))).toBeDefined()
+    expect(queries).toEqual(['binutils', 'gcc'])
   })
 
   it('gives up on a derivation with more dependents than it will read, and on a store it cannot query', async () => {
