@@ -7,8 +7,6 @@ import { createLibp2p } from 'libp2p'
 import { BuildmeshError } from '../common/errors.ts'
 import type { Logger } from '../common/logger.ts'
 
-export const DEFAULT_P2P_PORT = 4717
-
 export interface MeshNodeInit {
   /** The agent's persistent identity. */
   privateKey: PrivateKey

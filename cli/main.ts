@@ -1,14 +1,23 @@
 import { BuildmeshError } from '../common/errors.ts'
-import { agentCommand } from './commands/agent.ts'
-import { buildHookCommand } from './commands/build-hook.ts'
-import { buildCommand, buildersCommand } from './commands/builders.ts'
 import type { Command, CommandIo } from './commands/command.ts'
-import { keyCommand } from './commands/key.ts'
-import { peersCommand } from './commands/peers.ts'
-import { statusCommand } from './commands/status.ts'
-import { testCommand } from './commands/test.ts'
 
-export const commands: Command[] = [agentCommand, peersCommand, statusCommand, testCommand, buildersCommand, buildCommand, buildHookCommand, keyCommand]
+interface CommandEntry {
+  name: string
+  summary: string
+  /** Each command is loaded only when run: Nix starts `mesh build-hook` once per remote build and waits for it. */
+  load: () => Promise<Command>
+}
+
+export const commands: CommandEntry[] = [
+  { name: 'agent', summary: 'run the agent (builder, and with --master the scheduler)', load: async () => (await import('./commands/agent.ts')).agentCommand },
+  { name: 'peers', summary: 'show the peers the local agent sees', load: async () => (await import('./commands/peers.ts')).peersCommand },
+  { name: 'status', summary: 'show each builder\'s kernel, load, disk, slots, clock and version', load: async () => (await import('./commands/status.ts')).statusCommand },
+  { name: 'test', summary: 'check that each trusted builder can take builds, and say what to fix', load: async () => (await import('./commands/test.ts')).testCommand },
+  { name: 'builders', summary: 'print a builder list for one invocation', load: async () => (await import('./commands/builders.ts')).buildersCommand },
+  { name: 'build', summary: 'run a command (nix-build, nix build) with a chosen set of builders', load: async () => (await import('./commands/builders.ts')).buildCommand },
+  { name: 'build-hook', summary: 'Nix\'s build hook, deciding each build on live data (set as Nix\'s build-hook)', load: async () => (await import('./commands/build-hook.ts')).buildHookCommand },
+  { name: 'key', summary: 'make the mesh key that every host shares', load: async () => (await import('./commands/key.ts')).keyCommand }
+]
 
 function overview (): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2
@@ -34,12 +43,13 @@ export async function main (argv: string[], io: CommandIo): Promise<number> {
     io.stdout.write(overview())
     return 0
   }
-  const command = commands.find((c) => c.name === name)
-  if (command === undefined) {
+  const entry = commands.find((c) => c.name === name)
+  if (entry === undefined) {
     io.stderr.write(`mesh: unknown command "${name}" (commands: ${commands.map((c) => c.name).join(', ')})\n`)
     return 2
   }
   try {
+    const command = await entry.load()
     return await command.run(rest, io)
   } catch (err) {
     if (err instanceof BuildmeshError) {

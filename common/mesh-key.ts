@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
-import { generateKey } from '@libp2p/pnet'
 import { writeFileAtomic } from './atomic-file.ts'
 import { BuildmeshError } from './errors.ts'
 
@@ -37,7 +36,10 @@ export class MeshKeyExistsError extends BuildmeshError {
 }
 
 /** A new random key, in the swarm key format that `preSharedKey({ psk })` of @libp2p/pnet reads. */
-export function generateMeshKey (): Uint8Array {
+export async function generateMeshKey (): Promise<Uint8Array> {
+  // Loaded only here: libp2p's modules take a tenth of a second, which every `mesh` command,
+  // the build hook Nix starts per remote build among them, would pay for a key it never makes.
+  const { generateKey } = await import('@libp2p/pnet')
   const key = new Uint8Array(HEADER.length + SECRET_HEX_LENGTH)
   generateKey(key)
   return key
@@ -48,7 +50,7 @@ export function generateMeshKey (): Uint8Array {
  * file is kept unless `force`, even if another process creates it meanwhile.
  */
 export async function writeMeshKey (path: string, { force = false }: { force?: boolean } = {}): Promise<Uint8Array> {
-  const key = generateMeshKey()
+  const key = await generateMeshKey()
   try {
     await writeFileAtomic(path, key, { mode: 0o600, exclusive: !force })
   } catch (err) {

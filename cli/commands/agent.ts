@@ -1,6 +1,5 @@
 import { join } from 'node:path'
-import { Agent, type AgentConfig } from '../../agent/agent.ts'
-import { DEFAULT_P2P_PORT } from '../../agent/mesh-node.ts'
+import type { AgentConfig } from '../../agent/agent.ts'
 import { DEFAULT_MESH_KEY_PATH } from '../../common/mesh-key.ts'
 import { systemProbeDeps } from '../../agent/probe/index.ts'
 import { systemClock } from '../../common/clock.ts'
@@ -11,6 +10,9 @@ import { validateFeatures, validateHostName, validateSshUser, validateSystems } 
 import { formatOptions, parseOptions, type OptionSpec, type OptionValues } from '../options.ts'
 import type { Command } from './command.ts'
 import { socketOption } from './common-options.ts'
+
+/** The TCP port builders listen on for the mesh (libp2p); the NixOS module and the firewall notes use it too. */
+export const DEFAULT_P2P_PORT = 4717
 
 export const agentOptions: OptionSpec[] = [
   { flag: 'config', kind: 'string', arg: 'FILE', help: 'read options from a JSON file whose keys are the flags in camelCase (flags win)' },
@@ -79,7 +81,6 @@ discover the other hosts and keep the Nix and Guix builder lists up to date.`
 
 export const agentCommand: Command = {
   name: 'agent',
-  summary: 'run the agent (builder, and with --master the scheduler)',
   help: () => `${usage}\n\nOptions:\n${formatOptions(agentOptions)}\n`,
   run: async (argv, io) => {
     const { values } = await parseOptions(argv, agentOptions, io.env)
@@ -87,6 +88,9 @@ export const agentCommand: Command = {
     const config = agentConfigFrom(values, io.env)
     if (!config.builder && !config.master) throw new UsageError('--no-builder without --master leaves the agent nothing to do')
     const log = createLogger(values.logLevel as 'info' | undefined)
+    // Loaded only here: libp2p and the rest of the agent take most of a second to load, and every
+    // other command, `mesh build-hook` above all (Nix starts one per remote build), goes without.
+    const { Agent } = await import('../../agent/agent.ts')
     const agent = new Agent({ log, clock: systemClock, probeDeps: { ...systemProbeDeps, log } }, config)
     await agent.start()
     log.info({ socket: config.socketPath, master: config.master, builder: config.builder }, 'agent started')

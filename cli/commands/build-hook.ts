@@ -56,7 +56,6 @@ arguments, so point it at a script:
 
 export const buildHookCommand: Command = {
   name: 'build-hook',
-  summary: 'Nix\'s build hook, deciding each build on live data (set as Nix\'s build-hook)',
   help: () => `${usage}\n\nOptions:\n${formatOptions(buildHookOptions)}\n`,
   run: async (argv, io) => {
     const { values, positionals } = await parseOptions(argv, buildHookOptions, io.env)

@@ -45,7 +45,6 @@ async function select (values: OptionValues, io: CommandIo): Promise<{ builders:
 
 export const buildersCommand: Command = {
   name: 'builders',
-  summary: 'print a builder list for one invocation',
   help: () => `Usage: mesh builders [--only NAMES] [--exclude NAMES] [--system S] [--feature F] [--format nix|guix]
 
 Print the eligible builders the local master agent sees, in Nix machines or Guix machines.scm
@@ -68,7 +67,6 @@ ${formatOptions(buildersOptions)}
 
 export const buildCommand: Command = {
   name: 'build',
-  summary: 'run a command (nix-build, nix build) with a chosen set of builders',
   help: () => `Usage: mesh build [--only NAMES] [--exclude NAMES] [--system S] [--feature F] -- COMMAND [ARGS...]
 
 Run COMMAND with Nix's builders set to the selected eligible builders (through NIX_CONFIG),

@@ -9,7 +9,6 @@ export interface CommandIo {
 /** One `mesh` subcommand. `run` resolves to the exit code; errors it throws become one line. */
 export interface Command {
   name: string
-  summary: string
   help: () => string
   run: (argv: string[], io: CommandIo) => Promise<number>
 }

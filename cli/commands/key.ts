@@ -16,7 +16,6 @@ with \`mesh agent --mesh-key FILE\`.`
 
 export const keyCommand: Command = {
   name: 'key',
-  summary: 'make the mesh key that every host shares',
   help: () => `${usage}\n\nOptions:\n${formatOptions(keyOptions)}\n`,
   run: async (argv, io) => {
     const { values, positionals } = await parseOptions(argv, keyOptions, io.env)

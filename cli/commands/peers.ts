@@ -15,7 +15,6 @@ const peersOptions: OptionSpec[] = [
 
 export const peersCommand: Command = {
   name: 'peers',
-  summary: 'show the peers the local agent sees',
   help: () => `Usage: mesh peers [--json]\n\nShow the builders the local agent sees, whether they are trusted and eligible, and why not.\n\nOptions:\n${formatOptions(peersOptions)}\n`,
   run: async (argv, io) => {
     const { values, positionals } = await parseOptions(argv, peersOptions, io.env)

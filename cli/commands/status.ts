@@ -15,7 +15,6 @@ const statusOptions: OptionSpec[] = [
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'show each builder\'s kernel, load, disk, slots, clock and version',
   help: () => `Usage: mesh status [--json]
 
 Show, for each peer the local agent sees, what its last status said: host name, kernel and

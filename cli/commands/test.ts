@@ -53,7 +53,6 @@ async function readPrivateKey (path: string): Promise<Buffer> {
 
 export const testCommand: Command = {
   name: 'test',
-  summary: 'check that each trusted builder can take builds, and say what to fix',
   help: () => `Usage: mesh test [REGEX] [--json] [--timeout SECONDS]
 
 Check every trusted builder the local master agent sees (or those whose name matches REGEX),

@@ -27,17 +27,17 @@ async function errorOf (promise: Promise<unknown>): Promise<BuildmeshError> {
 }
 
 describe('generateMeshKey', () => {
-  it('makes the swarm key format, different every time', () => {
-    const key = Buffer.from(generateMeshKey()).toString()
+  it('makes the swarm key format, different every time', async () => {
+    const key = Buffer.from(await generateMeshKey()).toString()
     expect(key).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
-    expect(Buffer.from(generateMeshKey()).toString()).not.toBe(key)
+    expect(Buffer.from(await generateMeshKey()).toString()).not.toBe(key)
   })
 
   it('lets nodes with the same key connect over TCP and keeps a node with another key out', async () => {
-    const key = generateMeshKey()
+    const key = await generateMeshKey()
     const nodes: Libp2p[] = []
     try {
-      for (const psk of [key, key, generateMeshKey()]) nodes.push(await node(psk))
+      for (const psk of [key, key, await generateMeshKey()]) nodes.push(await node(psk))
       const [a, b, stranger] = nodes as [Libp2p, Libp2p, Libp2p]
       const address = b.getMultiaddrs()[0]
       if (address === undefined) throw new Error('b listens nowhere')
@@ -53,12 +53,12 @@ describe('generateMeshKey', () => {
 })
 
 describe('meshKeyFingerprint', () => {
-  it('is 8 hex digits that differ between keys and do not appear in the key', () => {
-    const key = generateMeshKey()
+  it('is 8 hex digits that differ between keys and do not appear in the key', async () => {
+    const key = await generateMeshKey()
     const fingerprint = meshKeyFingerprint(key)
     expect(fingerprint).toMatch(/^[0-9a-f]{8}$/)
     expect(Buffer.from(key).toString()).not.toContain(fingerprint)
-    expect(meshKeyFingerprint(generateMeshKey())).not.toBe(fingerprint)
+    expect(meshKeyFingerprint(await generateMeshKey())).not.toBe(fingerprint)
   })
 })
 
@@ -107,7 +107,7 @@ describe('mesh key file', () => {
   })
 
   it('reads a key with a trailing newline or CRLF as the same key', async () => {
-    const key = generateMeshKey()
+    const key = await generateMeshKey()
     const path = join(dir, 'mesh.key')
     await writeFile(path, `${Buffer.from(key).toString().replaceAll('\n', '\r\n').toUpperCase().replace('/KEY/SWARM/PSK/1.0.0/', '/key/swarm/psk/1.0.0/').replace('/BASE16/', '/base16/')}\r\n`, { mode: 0o600 })
     const read = await readMeshKey(path)

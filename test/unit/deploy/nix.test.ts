@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_P2P_PORT } from '../../../agent/mesh-node.ts'
+import { DEFAULT_P2P_PORT } from '../../../cli/commands/agent.ts'
 import { agentOptions } from '../../../cli/commands/agent.ts'
 import { DEFAULT_MESH_KEY_PATH } from '../../../common/mesh-key.ts'
 

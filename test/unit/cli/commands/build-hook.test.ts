@@ -120,4 +120,19 @@ describe('mesh build-hook', () => {
     const code = await new Promise((resolve) => { child.once('close', resolve) })
     expect({ code, stderr }).toEqual({ code: 2, stderr: 'mesh build-hook: VERBOSITY must be Nix\'s verbosity level, a number, got "loud"\n' })
   })
+
+  it('starts without loading the agent or libp2p: Nix waits for a new hook on every remote build', async () => {
+    // Node's module hooks name every module as it loads, before the command runs.
+    const recorder = `data:text/javascript,${encodeURIComponent(`import { registerHooks } from 'node:module'
+import { writeSync } from 'node:fs'
+registerHooks({ load (url, context, next) { writeSync(2, 'loading ' + url + '\\n'); return next(url, context) } })`)}`
+    const child = spawn(process.execPath, ['--import', recorder, join(root, 'cli', 'mesh.ts'), 'build-hook', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (chunk) => { stderr += String(chunk) })
+    const code = await new Promise((resolve) => { child.once('close', resolve) })
+    const loaded = stderr.split('\n').filter((l) => l.startsWith('loading ')).map((l) => l.slice('loading '.length))
+    expect(code).toBe(0)
+    expect(loaded).toContainEqual(expect.stringMatching(/\/cli\/commands\/build-hook\.ts$/))
+    expect(loaded.filter((url) => /\/node_modules\/(?:libp2p|@libp2p|@chainsafe)\/|\/agent\/agent\.ts$/.test(url))).toEqual([])
+  })
 })
