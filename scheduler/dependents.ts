@@ -153,7 +153,7 @@ export class StoreDependents {
     const known = this.known(this.built, path, now)
     if (known !== undefined) return known
     const outputs = this.facts.get(path)?.outputs ?? []
-    const built = outputs.length > 0 && (await Promise.all(outputs.map(this.deps.exists))).every((e) => e)
+    const built = outputs.length > 0 && (await Promise.all(outputs.map(async (o) => await this.deps.exists(o)))).every((e) => e)
     this.built.set(path, { at: now, value: built })
     return built
   }
