@@ -16,15 +16,15 @@
  * first answer: one derivation built alone, with and without the hook, shows what that costs
  * every remote build (median of 3 x `--runs`).
  */
-import { chmod, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLan } from '../test/lan/harness/lan.ts'
 import type { Host } from '../test/lan/harness/host.ts'
-import { runLocal } from '../test/lan/harness/run.ts'
-import { makeHostKey, makeMeshKey, MESH, spawnMesh } from '../test/lan/support/mesh.ts'
+import { makeHostKey, makeMeshKey, spawnMesh, writeHookScript } from '../test/lan/support/mesh.ts'
 import { median } from '../test/lan/support/offload.ts'
+import { loadAverage } from './load-average.ts'
 
 const STAGES = 15
 const PACKAGES = 12
@@ -61,17 +61,6 @@ function singleExpression (tag: string): string {
   return `derivation { name = "single"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; tag = "${tag}"; }\n`
 }
 
-async function writeHookScript (host: Host, nixFile: string): Promise<string> {
-  const path = join(host.dir, 'mesh-build-hook')
-  await writeFile(path, `#!/bin/sh\nexec '${process.execPath}' '${MESH}' build-hook --nix-machines '${nixFile}' "$@"\n`)
-  await chmod(path, 0o755)
-  return path
-}
-
-async function loadAverage (): Promise<string> {
-  return (await runLocal('cat', ['/proc/loadavg'])).stdout.split(' ')[0] ?? '?'
-}
-
 interface Run { seconds: number, answers: number }
 
 async function build (host: Host, tag: string, expression: string, options: string[]): Promise<Run> {
@@ -95,7 +84,7 @@ async function main (): Promise<void> {
     const agent = spawnMesh(m, ['agent', '--master', '--mesh-key', meshKey, '--state-dir', join(m.dir, 'state'),
       '--nix-machines', nixFile, '--guix-machines', join(m.dir, 'machines.scm'), '--ssh-host-key', key.file])
     await agent.waitForOutput('"agent started"', { timeoutMs: 15_000 })
-    const hook = await writeHookScript(m, nixFile)
+    const hook = await writeHookScript(m, 'mesh-build-hook', ['--nix-machines', nixFile])
     const nixVersion = (await m.run('nix-build', ['--version'])).stdout.trim()
 
     const pair = [

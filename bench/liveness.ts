@@ -15,9 +15,9 @@
 import { availableParallelism } from 'node:os'
 import type { Host } from '../test/lan/harness/host.ts'
 import { createLan } from '../test/lan/harness/lan.ts'
-import { runLocal } from '../test/lan/harness/run.ts'
 import { waitFor } from '../test/lan/harness/wait-for.ts'
 import { makeMeshKey, readOr, startBuilder, startMaster, type RunningAgent } from '../test/lan/support/mesh.ts'
+import { loadAverage } from './load-average.ts'
 
 const SAMPLES = 5
 const POLL_MS = 5
@@ -44,10 +44,6 @@ async function msUntilListed (nixFile: string, host: Host, want: boolean, timeou
 /** How many times the master has forgotten b1 for silence on mDNS. */
 function expiries (masterOutput: string): number {
   return masterOutput.split('\n').filter((l) => l.includes('"msg":"peer down"') && l.includes('"peer":"b1"') && l.includes('"why":"expired"')).length
-}
-
-async function loadAverage (): Promise<string> {
-  return (await runLocal('cat', ['/proc/loadavg'])).stdout.split(' ')[0] ?? '?'
 }
 
 async function main (): Promise<void> {

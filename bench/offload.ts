@@ -16,11 +16,11 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLan, type Lan } from '../test/lan/harness/lan.ts'
-import { runLocal } from '../test/lan/harness/run.ts'
 import { startSshd } from '../test/lan/harness/sshd.ts'
 import { waitFor } from '../test/lan/harness/wait-for.ts'
 import { makeMeshKey, nixLines, readOr, spawnMesh, startMaster } from '../test/lan/support/mesh.ts'
 import { buildOnMesh, countByBuilder, median, startMeshBuilder, writeJobs, type MeshBuilder } from '../test/lan/support/offload.ts'
+import { loadAverage } from './load-average.ts'
 
 const SLOTS = 2
 const BUILDERS = 3
@@ -76,11 +76,6 @@ async function timeToListing (lan: Lan, meshKey: string, master: Awaited<ReturnT
 /** The 8-column lines a person would write for the same builders, key and host keys. */
 function staticMachines (builders: MeshBuilder[], keyFile: string): string {
   return builders.map((b) => `ssh-ng://root@${b.host.address} x86_64-linux ${keyFile} ${SLOTS} 1 - - ${b.sshd.hostKeyBase64}\n`).join('')
-}
-
-/** The machine's 1-minute load average: other work on a 2-core machine skews every number here. */
-async function loadAverage (): Promise<string> {
-  return (await runLocal('cat', ['/proc/loadavg'])).stdout.split(' ')[0] ?? '?'
 }
 
 async function main (): Promise<void> {

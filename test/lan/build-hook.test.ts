@@ -1,9 +1,9 @@
-import { appendFile, chmod, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Host } from './harness/index.ts'
 import { useLan, waitFor } from './harness/index.ts'
-import { fakeLoadavg, makeHostKey, makeMeshKey, MESH, nixLines, spawnMesh, type RunningAgent } from './support/mesh.ts'
+import { fakeLoadavg, makeHostKey, makeMeshKey, nixLines, spawnMesh, writeHookScript, type RunningAgent } from './support/mesh.ts'
 import { countByBuilder, startMeshBuilder, writeJobs, type BuiltOutput, type MeshBuilder } from './support/offload.ts'
 
 const SLOTS = 2
@@ -23,17 +23,6 @@ async function startBuildingMaster (host: Host, meshKey: string, args: string[])
   ])
   await proc.waitForOutput('"agent started"', { timeoutMs: 15_000 })
   return { process: proc, stateDir, nixFile, stop: async () => await proc.stop() }
-}
-
-/**
- * Nix 2.8's `build-hook` is one program path, run with Nix's verbosity as its only argument:
- * a script runs the real `mesh build-hook` with the Node that runs the tests.
- */
-async function writeHookScript (host: Host, name: string, args: string[]): Promise<string> {
-  const path = join(host.dir, name)
-  await writeFile(path, `#!/bin/sh\nexec '${process.execPath}' '${MESH}' build-hook ${args.map((a) => `'${a}'`).join(' ')} "$@"\n`)
-  await chmod(path, 0o755)
-  return path
 }
 
 interface Build {

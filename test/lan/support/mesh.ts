@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { startSshd, type Host, type HostProcess, type Lan, type Sshd } from '../harness/index.ts'
 import type { PeerView } from '../../../scheduler/peer.ts'
@@ -8,6 +8,17 @@ export const MESH = resolve(import.meta.dirname, '../../../cli/mesh.ts')
 
 export function spawnMesh (host: Host, args: string[]): HostProcess {
   return host.spawn(process.execPath, [MESH, ...args], { env: { BUILDMESH_SOCKET: undefined } })
+}
+
+/**
+ * Nix 2.8's `build-hook` is one program path, run with Nix's verbosity as its only argument:
+ * a script in the host's directory runs the real `mesh build-hook` with the Node that runs the tests.
+ */
+export async function writeHookScript (host: Host, name: string, args: string[]): Promise<string> {
+  const path = join(host.dir, name)
+  await writeFile(path, `#!/bin/sh\nexec '${process.execPath}' '${MESH}' build-hook ${args.map((a) => `'${a}'`).join(' ')} "$@"\n`)
+  await chmod(path, 0o755)
+  return path
 }
 
 export async function runMesh (host: Host, args: string[]): Promise<string> {
