@@ -2,19 +2,21 @@
  * What `mesh build-hook` costs a real Nix run, measured on one host of the LAN harness (needs root):
  *   npm run bench:hook            (or: node bench/hook-latency.ts, with Node >= 22.18)
  *
- * Nix's worker waits for its hook's answer before it does anything else, and asks again for
+ * Nix's worker waits for its hook's answer before it does anything else, and asks again about
  * every waiting derivation each time a build ends, so the time per answer adds up over a run.
- * The graph is a bootstrap's shape (a chain of stages, each with packages that later stages
- * need) of derivations that build nothing, so the run's time is Nix's own plus the hook's.
- * The master agent has no builders: every answer is "build here", after the same reasoning
- * (history, the chain after the build, read from the store) as with builders.
+ * Derivations build nothing, so a run's time is Nix's own plus its hook's. Graphs: a bootstrap's
+ * shape (a chain of stages, each with packages that later stages need) and independent
+ * derivations (answers grow with the square of their number). The master agent has no
+ * builders: every answer is "build here", after the same reasoning (history, the chain after the
+ * build, read from the store) as with builders.
  *
- * Runs alternate between Nix with no builders (its own hook declines for good at the first
- * request) and Nix through `mesh build-hook`; median of `--runs N` (default 3) each.
+ * Each graph is built three ways, in rotating order, median of `--runs N` (default 3): Nix with
+ * no builders (its own hook declines for good at the first request, the floor); Nix's own hook
+ * with one builder that fits nothing here (asked about every derivation, it declines, as ours
+ * answers "build here"); and `mesh build-hook`.
  *
  * Nix also starts a new hook process after each one that accepted a build, and waits for its
- * first answer: one derivation built alone, with and without the hook, shows what that costs
- * every remote build (median of 3 x `--runs`).
+ * first answer: one derivation built alone shows what that costs every remote build (3 x `--runs`).
  */
 import { writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
@@ -28,13 +30,14 @@ import { loadAverage } from './load-average.ts'
 
 const STAGES = 15
 const PACKAGES = 12
+const WIDE = 150
 const MAX_JOBS = 2
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' } } })
 const RUNS = Number(args.runs)
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs ${args.runs}: expected a whole number >= 1`)
 
 /** Stage k needs stage k-1 and three packages of stage k-2; every package needs its stage. */
-function graphExpression (tag: string): string {
+function bootstrapExpression (tag: string): string {
   return `let
   job = name: inputs: derivation {
     inherit name inputs;
@@ -54,7 +57,12 @@ in job "profile" ([ built.stage ] ++ builtins.concatLists built.packages)
 `
 }
 
-const DERIVATIONS = STAGES * (1 + PACKAGES) + 1
+const BOOTSTRAP_DERIVATIONS = STAGES * (1 + PACKAGES) + 1
+
+/** Nix asks again about every waiting derivation whenever a build ends: answers grow with the square of this. */
+function wideExpression (tag: string): string {
+  return `builtins.genList (i: derivation { name = "leaf-\${toString i}"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; tag = "${tag}"; }) ${WIDE}\n`
+}
 
 /** One derivation that builds nothing, new for every tag. */
 function singleExpression (tag: string): string {
@@ -87,45 +95,55 @@ async function main (): Promise<void> {
     const hook = await writeHookScript(m, 'mesh-build-hook', ['--nix-machines', nixFile])
     const nixVersion = (await m.run('nix-build', ['--version'])).stdout.trim()
 
-    const pair = [
-      ['plain', ['--builders', '']],
-      ['mesh', ['--builders', `@${nixFile}`, '--option', 'build-hook', hook]]
+    const kinds = [
+      ['Nix, no builders', ['--builders', '']],
+      // A builder no derivation here fits: Nix's own hook is asked, and declines, as ours is.
+      ['Nix\'s own hook', ['--builders', 'ssh://nobody@10.77.255.254 aarch64-linux']],
+      ['mesh build-hook', ['--builders', `@${nixFile}`, '--option', 'build-hook', hook]]
     ] as const
-    const alternate = async (what: string, count: number, expression: (tag: string) => string): Promise<{ plain: Run[], mesh: Run[] }> => {
-      const runs = { plain: [] as Run[], mesh: [] as Run[] }
+    type Kind = typeof kinds[number][0]
+    const measure = async (what: string, count: number, expression: (tag: string) => string): Promise<Map<Kind, Run[]>> => {
+      const runs = new Map<Kind, Run[]>(kinds.map(([kind]) => [kind, []]))
       for (let run = 1; run <= count; run++) {
-        for (const [kind, options] of run % 2 === 1 ? pair : [...pair].reverse()) {
-          const tag = `${lan.prefix}-${what}-${kind}-${run}`
+        // Rotate which goes first, so a first-of-round effect does not land on one kind.
+        for (const [kind, options] of [...kinds.slice(run % kinds.length), ...kinds.slice(0, run % kinds.length)]) {
+          const tag = `${lan.prefix}-${what}-${kinds.findIndex(([k]) => k === kind)}-${run}`
           const result = await build(m, tag, expression(tag), [...options])
-          runs[kind].push(result)
-          process.stderr.write(`${what}, ${kind} run ${run}: ${result.seconds.toFixed(2)} s, ${result.answers} answers from the agent\n`)
+          runs.get(kind)?.push(result)
+          process.stderr.write(`${what}, ${kind}, run ${run}: ${result.seconds.toFixed(2)} s, ${result.answers} answers from the agent\n`)
         }
       }
       return runs
     }
-    const runs = await alternate('graph', RUNS, graphExpression)
-    const single = await alternate('single', 3 * RUNS, singleExpression)
+    const graphs = [
+      { what: `bootstrap, ${BOOTSTRAP_DERIVATIONS} derivations`, runs: await measure('bootstrap', RUNS, bootstrapExpression) },
+      { what: `${WIDE} independent derivations`, runs: await measure('wide', RUNS, wideExpression) },
+      { what: '1 derivation', runs: await measure('single', 3 * RUNS, singleExpression) }
+    ]
     await agent.stop()
 
-    const seconds = (rs: Run[]): number[] => rs.map((r) => r.seconds)
+    const seconds = (rs: Run[] | undefined): number[] => (rs ?? []).map((r) => r.seconds)
     const row = (cells: string[]): string => `| ${cells.join(' | ')} |`
-    const rows = (what: string, r: { plain: Run[], mesh: Run[] }): string[] => [
-      row([`${what}, Nix with no builders`, median(seconds(r.plain)).toFixed(2), Math.min(...seconds(r.plain)).toFixed(2), Math.max(...seconds(r.plain)).toFixed(2), '-', String(r.plain.length)]),
-      row([`${what}, through mesh build-hook`, median(seconds(r.mesh)).toFixed(2), Math.min(...seconds(r.mesh)).toFixed(2), Math.max(...seconds(r.mesh)).toFixed(2), String(median(r.mesh.map((x) => x.answers))), String(r.mesh.length)])
+    const lines = [
+      `hook bench: ${nixVersion}, --max-jobs ${MAX_JOBS}, derivations that build nothing, ${availableParallelism()} cores, 1-min load ${loadBefore} before, ${await loadAverage()} after`,
+      '',
+      row(['nix-build of', 'through', 'median s', 'min s', 'max s', 'runs', 'answers', 'ms per answer', '/ Nix\'s own hook']),
+      row(['---', '---', '---', '---', '---', '---', '---', '---', '---'])
     ]
-    const extra = (r: { plain: Run[], mesh: Run[] }): number => median(seconds(r.mesh)) - median(seconds(r.plain))
-    process.stdout.write([
-      `hook bench: ${nixVersion}, --max-jobs ${MAX_JOBS}, ${availableParallelism()} cores, 1-min load ${loadBefore} before, ${await loadAverage()} after`,
-      '',
-      row(['nix-build of', 'median s', 'min s', 'max s', 'answers', 'runs']),
-      row(['---', '---', '---', '---', '---', '---']),
-      ...rows(`${DERIVATIONS} derivations (${STAGES} stages x ${PACKAGES} packages)`, runs),
-      ...rows('1 derivation', single),
-      '',
-      `graph: mesh / Nix ${(median(seconds(runs.mesh)) / median(seconds(runs.plain))).toFixed(2)}, the hook's cost per answer ${(extra(runs) * 1000 / median(runs.mesh.map((r) => r.answers))).toFixed(1)} ms`,
-      `1 derivation: a new hook's start and first answer ${(extra(single) * 1000).toFixed(0)} ms (Nix pays it for every remote build)`,
-      ''
-    ].join('\n'))
+    for (const { what, runs } of graphs) {
+      const floor = median(seconds(runs.get('Nix, no builders')))
+      const nixHook = median(seconds(runs.get('Nix\'s own hook')))
+      for (const [kind] of kinds) {
+        const rs = runs.get(kind) ?? []
+        const t = median(seconds(rs))
+        const answers = kind === 'mesh build-hook' ? median(rs.map((r) => r.answers)) : undefined
+        lines.push(row([what, kind, t.toFixed(2), Math.min(...seconds(rs)).toFixed(2), Math.max(...seconds(rs)).toFixed(2), String(rs.length),
+          answers === undefined ? '-' : String(answers), answers === undefined ? '-' : ((t - floor) * 1000 / answers).toFixed(2),
+          kind === 'Nix, no builders' ? '-' : (t / nixHook).toFixed(2)]))
+      }
+    }
+    lines.push('', 'ms per answer: the time over Nix with no builders, per answer. For 1 derivation that is a new hook\'s start and', 'first answer, which Nix waits for after every remote build.', '')
+    process.stdout.write(lines.join('\n'))
   } finally {
     await lan.close()
   }
