@@ -24,7 +24,7 @@ export interface StoreDependentsDeps {
 export interface StoreDependentsInit {
   /** Past this many dependents (stdenv, glibc) it waits for everything: reading them all is not worth it. */
   maxDependents?: number
-  /** .drv files never change, so what was read stays, up to this many; past that it is all read again. */
+  /** .drv files never change, so what was read stays, up to this many (and as many derivations asked about); past that it is all read again. */
   maxCached?: number
   /**
    * How long what the store said is taken as still true. Nix waits for its hook's answer, and asks
@@ -99,6 +99,8 @@ export class StoreDependents {
   }
 
   private async query (drvPath: string, now: number): Promise<void> {
+    // Every derivation asked about leaves an entry, even one with too many dependents to read.
+    if (this.whole.size >= this.maxCached) this.forget()
     const all = (await this.deps.referrers(drvPath)).filter((p) => p !== drvPath && isDrvPath(p))
     if (all.length > this.maxDependents) {
       this.deps.log.debug({ drvPath, dependents: all.length }, 'too many dependents to weigh this build\'s chain')

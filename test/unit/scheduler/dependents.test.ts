@@ -28,7 +28,7 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
   let dir: string
   let drvOf: Map<string, string>
   let store: string[]
-  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number, queries?: string[], clock?: ManualClock }) => StoreDependents
+  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number, maxCached?: number, queries?: string[], clock?: ManualClock }) => StoreDependents
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'buildmesh-dependents-'))
@@ -46,7 +46,7 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
       read: async (p) => await readDerivation(p, (q) => join(dir, 'store', q)),
       exists: over.exists ?? (async () => false),
       clock: over.clock
-    }, { maxDependents: over.maxDependents, freshForMs: 60_000 })
+    }, { maxDependents: over.maxDependents, maxCached: over.maxCached, freshForMs: 60_000 })
   })
   afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
@@ -123,6 +123,20 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     expect(await few.of(drv('binutils'))).toBeUndefined()
     expect(await few.of(drv('gcc'))).toBeDefined()
     expect(queries).toEqual(['binutils', 'gcc'])
+  })
+
+  it('keeps no more than it was told to: past that it forgets all and asks the store again', async () => {
+    const queries: string[] = []
+    const small = dependents({ maxCached: 3, queries })
+    await small.of(drv('docs'))
+    await small.of(drv('libc'))
+    await small.of(drv('profile'))
+    expect(queries).toEqual(['docs', 'libc'])
+    // Three derivations known: asking about a fourth forgets them, so docs is read again.
+    await small.of(drv('gcc'))
+    const docs = await small.of(drv('docs'))
+    expect(queries).toEqual(['docs', 'libc', 'gcc', 'docs'])
+    expect(Object.fromEntries([...docs?.users ?? []].map(([k, v]) => [name(k), v.map(name)]))).toEqual({ docs: ['profile'], profile: [] })
   })
 
   it('gives up on a derivation with more dependents than it will read, and on a store it cannot query', async () => {
