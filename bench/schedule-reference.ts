@@ -27,7 +27,7 @@ for (const makeGraph of graphMakers) {
         graph: graph.name,
         bound: lowerBound(graph, set.machines).value,
         reference: searchReference(graph, set.machines, createRng(seed ^ 0x5ea7c4), ITERATIONS).makespan,
-        ours: simulate(graph, set.machines, ours.hook(seed, graph)).makespan
+        ours: simulate(graph, set.machines, ours.hook(seed, graph), ours.costs).makespan
       }
     })
     const ratio = (f: (r: (typeof runs)[number]) => number): string => median(runs.map(f)).toFixed(3)

@@ -38,6 +38,8 @@ export interface MachineView {
 export interface PoolView {
   now: number
   machines: MachineView[]
+  /** Names of the derivations built so far: their outputs are in the master's store. */
+  built: ReadonlySet<string>
 }
 
 /** A hook keeps whatever state it likes between requests; the simulator gives it only the view. */

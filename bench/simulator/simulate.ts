@@ -1,7 +1,7 @@
 import { dependents, type BuildGraph, type Derivation } from './graph.ts'
 import type { Hook, PoolView } from './hook.ts'
 import { master, matches, type Machine } from './machines.ts'
-import { Pool } from './pool.ts'
+import { Pool, type Build } from './pool.ts'
 
 /** Nix's `pollInterval`: how long a postponed goal sleeps before it asks the hook again. */
 export const POLL_SECONDS = 5
@@ -35,7 +35,20 @@ interface Wake {
  *   otherwise it waits for any build to end and asks the hook again;
  * - postpone: the goal sleeps until the next poll, every 5 s while anything sleeps.
  */
-export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): SimulationResult {
+/**
+ * What a hook costs Nix's worker, which waits for each answer and does nothing else meanwhile
+ * (`npm run bench:hook` measures both with real Nix).
+ */
+export interface HookCosts {
+  /** Seconds per answer. */
+  answerSeconds: number
+  /** Seconds more for an accept: Nix starts a new hook process for its next request and waits for it. */
+  newHookSeconds: number
+}
+
+export const FREE_HOOK: HookCosts = { answerSeconds: 0, newHookSeconds: 0 }
+
+export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook, costs: HookCosts = FREE_HOOK): SimulationResult {
   const local = master(machines)
   const byName = new Map(machines.map((m) => [m.name, m]))
   const pool = new Pool(machines)
@@ -50,8 +63,10 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
   let now = 0
   let hookCalls = 0
 
+  const built = new Set<string>()
   const view = (): PoolView => ({
     now,
+    built,
     machines: machines.map((m) => ({
       machine: m,
       load: pool.load(m, now),
@@ -59,6 +74,29 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
     }))
   })
   const start = (id: number, m: Machine): void => { pool.start(drv(id), m, now) }
+
+  // Builds that end while Nix waits for its hook; it notices them once the round is done.
+  let endedMeanwhile: Array<{ build: Build, end: number }> = []
+  const waitForHook = (seconds: number): void => {
+    const until = now + seconds
+    for (let next = pool.nextEvent(now); next <= until; next = pool.nextEvent(now)) {
+      for (const build of pool.advance(now, next)) endedMeanwhile.push({ build, end: next })
+      now = next
+    }
+    pool.advance(now, until)
+    now = until
+  }
+  const finish = (b: Build, end: number): void => {
+    placements.push({ id: b.drv.id, machine: b.machine.name, start: b.startedAt, end })
+    built.add(b.drv.name)
+    // A build's end wakes every goal waiting for a build slot, and the goals now ready.
+    for (const id of wantSlot) awake.push({ id, step: 'hook' })
+    wantSlot.clear()
+    for (const u of users[b.drv.id] ?? []) {
+      missing[u] = (missing[u] as number) - 1
+      if (missing[u] === 0) awake.push({ id: u, step: 'hook' })
+    }
+  }
 
   const step = (w: Wake, next: Wake[]): void => {
     const d = drv(w.id)
@@ -70,10 +108,12 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
     }
     hookCalls++
     const reply = hook({ amWilling, system: d.system, requiredFeatures: d.requiredFeatures, name: d.name, pastWork: d.pastWork }, view())
+    waitForHook(costs.answerSeconds)
     if (reply.kind === 'accept') {
       const m = byName.get(reply.machine)
       if (m === undefined || m.local || !matches(m, d.system, d.requiredFeatures)) throw new Error(`${d.name} accepted for ${reply.machine}, which cannot build it`)
       start(w.id, m)
+      waitForHook(costs.newHookSeconds)
     } else if (reply.kind === 'postpone') {
       postponed.add(w.id)
     } else {
@@ -87,21 +127,18 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook): S
       const round = awake.sort((a, b) => drv(a.id).name < drv(b.id).name ? -1 : drv(a.id).name > drv(b.id).name ? 1 : 0)
       awake = []
       for (const w of round) step(w, awake)
+      if (awake.length === 0) {
+        const ended = endedMeanwhile
+        endedMeanwhile = []
+        for (const { build, end } of ended) finish(build, end)
+      }
     }
+    if (placements.length === graph.derivations.length) break
     if (postponed.size === 0) lastWokenUp = undefined
     else lastWokenUp ??= now
     const next = Math.min(pool.nextEvent(now), lastWokenUp === undefined ? Infinity : lastWokenUp + POLL_SECONDS)
     if (next === Infinity) throw new Error(`${graph.name}: nothing runs and nothing will wake`)
-    for (const b of pool.advance(now, next)) {
-      placements.push({ id: b.drv.id, machine: b.machine.name, start: b.startedAt, end: next })
-      // A build's end wakes every goal waiting for a build slot, and the goals now ready.
-      for (const id of wantSlot) awake.push({ id, step: 'hook' })
-      wantSlot.clear()
-      for (const u of users[b.drv.id] ?? []) {
-        missing[u] = (missing[u] as number) - 1
-        if (missing[u] === 0) awake.push({ id: u, step: 'hook' })
-      }
-    }
+    for (const b of pool.advance(now, next)) finish(b, next)
     now = next
     if (lastWokenUp !== undefined && lastWokenUp + POLL_SECONDS <= now) {
       lastWokenUp = now

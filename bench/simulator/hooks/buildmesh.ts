@@ -59,12 +59,10 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
   }
 
   // The agent hears of a remote build's end from the hook's release, and of a local one from its
-  // outputs appearing: here, a build it sent that no longer runs. A build kept local starts a
-  // round later at the same instant, so until then it counts as running.
-  const noticeEnds = (machines: MachineView[], now: number): void => {
-    const running = new Set(machines.flatMap((v) => v.running.map((b) => b.name)))
-    for (const [name, s] of sent) {
-      if (running.has(name) || s.at === now) continue
+  // outputs appearing: here, a build it sent that is built.
+  const noticeEnds = (built: ReadonlySet<string>, now: number): void => {
+    for (const name of sent.keys()) {
+      if (!built.has(name)) continue
       sent.delete(name)
       waiting.buildEnded(now)
     }
@@ -81,7 +79,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
   }
 
   return (request, pool) => {
-    noticeEnds(pool.machines, pool.now)
+    noticeEnds(pool.built, pool.now)
     sent.delete(request.name)
     waiting.asked(request.name, pool.now)
     const candidates = pool.machines.map((v) => candidate(v, pool.now))

@@ -10,7 +10,7 @@ const machine = (name: string, speed: number, slots = 2, over: Partial<Machine> 
   ({ name, local: false, systems: [SYSTEM], supportedFeatures: [], mandatoryFeatures: [], slots, cores: 4, speed, ...over })
 const view = (m: Machine, running = 0, load = running / m.cores): MachineView =>
   ({ machine: m, load, running: Array.from({ length: running }, (_, i) => ({ name: `r${i}`, startedAt: 0, pastWork: undefined, requiredFeatures: [] })) })
-const pool = (...machines: MachineView[]): PoolView => ({ now: 0, machines })
+const pool = (...machines: MachineView[]): PoolView => ({ now: 0, machines, built: new Set() })
 const ask = (over: Partial<HookRequest> = {}): HookRequest =>
   ({ amWilling: true, system: SYSTEM, requiredFeatures: [], name: 'x', pastWork: undefined, ...over })
 const master = machine('master', 4, 4, { local: true, cores: 8 })
@@ -91,7 +91,7 @@ describe('buildmeshHook', () => {
     // Nix has no local slot for the long one: it waits for the short one to end.
     expect(hook(ask({ name: 'long', amWilling: false, pastWork: 400 }), pool(view(oneSlot, 1), view(b1)))).toEqual({ kind: 'decline' })
     // The short one ended; Nix asks about a new short build before it gets back to the long one.
-    const later = { ...pool(view(oneSlot), view(b1)), now: 3 }
+    const later = { ...pool(view(oneSlot), view(b1)), now: 3, built: new Set(['short']) }
     expect(hook(ask({ name: 'next', pastWork: 10 }), later)).toEqual({ kind: 'accept', machine: 'b1' })
     expect(hook(ask({ name: 'long', amWilling: true, pastWork: 400 }), later)).toEqual({ kind: 'decline' })
   })

@@ -64,7 +64,8 @@ describe('simulate', () => {
     expect(exact.derivations.map((d) => d.pastWork)).toEqual(graph.derivations.map((d) => d.work))
     expect(graph.derivations.some((d) => d.pastWork !== d.work)).toBe(true)
     const run = runAll(graph, machineSets[1] as MachineSet, 3)
-    expect(run.makespan['ours-exact']).toBe(simulate(exact, machineSets[1]?.machines as Machine[], (policies.find((p) => p.name === 'ours') as Policy).hook(3, exact)).makespan)
+    const ours = policies.find((p) => p.name === 'ours') as Policy
+    expect(run.makespan['ours-exact']).toBe(simulate(exact, machineSets[1]?.machines as Machine[], ours.hook(3, exact), ours.costs).makespan)
   })
 
   it('is deterministic for a seed', () => {
@@ -117,6 +118,26 @@ describe('simulate', () => {
     })
     const second = result.placements.find((p) => p.id === 1)
     expect(second?.start).toBe(POLL_SECONDS)
+  })
+
+  it('has Nix wait for every answer: a round of answers holds up the local builds, and an end is seen after the round', () => {
+    const graph = { name: 'two', derivations: [drv(0, 3), drv(1, 3)] }
+    const asked: number[] = []
+    const result = simulate(graph, [machine('master', true, 1)], (request, pool) => {
+      asked.push(pool.now)
+      return { kind: 'decline' }
+    }, { answerSeconds: 0.5, newHookSeconds: 0 })
+    // Both asked (0 and 0.5 s); d000 starts once the round is done (1 s) and ends at 4 s; d001 is
+    // asked again then and starts once that answer is in.
+    expect(asked).toEqual([0, 0.5, 4])
+    expect(result.placements.map((p) => [p.start, p.end])).toEqual([[1, 4], [4.5, 7.5]])
+    expect(result.makespan).toBe(7.5)
+  })
+
+  it('has Nix start a new hook after each accept before it asks again', () => {
+    const graph = { name: 'two', derivations: [drv(0, 4), drv(1, 4)] }
+    const result = simulate(graph, [machine('master', true, 1), machine('b1', false, 2)], () => ({ kind: 'accept', machine: 'b1' }), { answerSeconds: 0.25, newHookSeconds: 1 })
+    expect(result.placements.map((p) => p.start)).toEqual([0.25, 1.5])
   })
 
   it('refuses a hook that overfills a builder', () => {
