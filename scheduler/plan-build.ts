@@ -245,6 +245,10 @@ function placeBuild (request: BuildRequest, candidates: Candidate[], policy: Pla
   // Slots are in order of preference, so the first free one with the least time is the best.
   const now = slots.reduce((best, s, k) => s.open && (mine[k] as number) < (mine[best] ?? Infinity) ? k : best, -1)
   if (canWaitHere || now === -1) return wait
+  // Told to wait now, it sleeps until Nix's next poll. Done within half of that on the free slot,
+  // it gains nothing by sleeping; and builds that each yield a free slot to longer ones Nix is
+  // about to ask about leave it idle when those are told to wait in turn.
+  if ((mine[now] as number) <= p.pollSeconds / 2) return place(owner[now] as Candidate)
   const ifNow = listPlan(queued, slots.map((s, k) => k === now ? { open: false, freeAt: mine[k] as number } : s)).weightedEnds + work * work * (mine[now] as number)
   const ifWait = listPlan([{ seconds: mine, earliest: p.pollSeconds, weight: work * work, chainAfter: request.chainAfter }, ...queued], slots).weightedEnds
   return ifWait < ifNow ? wait : place(owner[now] as Candidate)

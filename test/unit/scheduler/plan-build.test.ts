@@ -60,7 +60,7 @@ describe('planBuild', () => {
 
   it('leaves the master\'s free slot to a much longer waiting build', () => {
     const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
-    const short = request({ expectedWork: 10 })
+    const short = request({ expectedWork: 20 })
     expect(planBuild(short, candidates)).toEqual({ kind: 'local' })
     expect(planBuild({ ...short, queue: [{ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 400, askedAgainIn: 0 }] }, candidates))
       .toEqual({ kind: 'postpone' })
@@ -72,8 +72,8 @@ describe('planBuild', () => {
   it('takes the master\'s free slot before a longer waiting build when a longer chain waits for it', () => {
     const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
     const waiting = { system: 'x86_64-linux', requiredFeatures: [], expectedWork: 400, askedAgainIn: 0 }
-    // 2.5 s and then a 100 s chain, against 100 s alone.
-    const short = request({ expectedWork: 10, chainAfter: 100, queue: [waiting] })
+    // 5 s and then a 100 s chain, against 100 s alone.
+    const short = request({ expectedWork: 20, chainAfter: 100, queue: [waiting] })
     expect(planBuild(short, candidates)).toEqual({ kind: 'local' })
     expect(planBuild({ ...short, chainAfter: 90 }, candidates)).toEqual({ kind: 'postpone' })
     // The waiting build's own chain counts the same way.
@@ -84,16 +84,24 @@ describe('planBuild', () => {
     const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
     const waiting = { system: 'x86_64-linux', requiredFeatures: [], askedAgainIn: 0 }
     // Typical is 400 units: the waiting build's claim on the master is as good as a known long one's.
-    expect(planBuild(request({ expectedWork: 10, typicalWork: 400, queue: [waiting] }), candidates)).toEqual({ kind: 'postpone' })
-    // Typical is 10 units: the new build yields to a known long one, as a short known build would.
-    expect(planBuild(request({ typicalWork: 10, queue: [{ ...waiting, expectedWork: 400 }] }), candidates)).toEqual({ kind: 'postpone' })
-    expect(planBuild(request({ typicalWork: 10, queue: [waiting] }), candidates)).toEqual({ kind: 'local' })
+    expect(planBuild(request({ expectedWork: 20, typicalWork: 400, queue: [waiting] }), candidates)).toEqual({ kind: 'postpone' })
+    // Typical is 20 units: the new build yields to a known long one, as a short known build would.
+    expect(planBuild(request({ typicalWork: 20, queue: [{ ...waiting, expectedWork: 400 }] }), candidates)).toEqual({ kind: 'postpone' })
+    expect(planBuild(request({ typicalWork: 20, queue: [waiting] }), candidates)).toEqual({ kind: 'local' })
   })
 
   it('leaves a contended fast slot to a build only a few times longer that Nix is about to ask about again', () => {
     const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
     const queue = [{ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 40, askedAgainIn: 0 }]
-    expect(planBuild(request({ expectedWork: 4, queue }), candidates)).toEqual({ kind: 'postpone' })
+    expect(planBuild(request({ expectedWork: 12, queue }), candidates)).toEqual({ kind: 'postpone' })
+  })
+
+  it('takes a free slot rather than sleeping a poll when it would be done in half of one there', () => {
+    const candidates = [full('b1', { endsIn: [200, 200] }), master({ slotsInUse: 3, load: 0.4, endsIn: [20, 20, 20] })]
+    const queue = [{ system: 'x86_64-linux', requiredFeatures: [], expectedWork: 400, askedAgainIn: 0 }]
+    // 2.5 s on the master: the longer build Nix asks about next waits 2.5 s, not this one 5 s.
+    expect(planBuild(request({ expectedWork: 10, queue }), candidates)).toEqual({ kind: 'local' })
+    expect(planBuild(request({ expectedWork: 11, queue }), candidates)).toEqual({ kind: 'postpone' })
   })
 
   it('assumes a typical build for one with no history of its own', () => {
