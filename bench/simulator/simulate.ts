@@ -19,6 +19,19 @@ export interface SimulationResult {
   hookCalls: number
 }
 
+/**
+ * What a hook costs Nix's worker, which waits for each answer and does nothing else meanwhile
+ * (`npm run bench:hook` measures both with real Nix).
+ */
+export interface HookCosts {
+  /** Seconds per answer. */
+  answerSeconds: number
+  /** Seconds more for an accept: Nix starts a new hook process for its next request and waits for it. */
+  newHookSeconds: number
+}
+
+export const FREE_HOOK: HookCosts = { answerSeconds: 0, newHookSeconds: 0 }
+
 /** A woken goal either asks the hook, or (after a decline) tries to take a local slot. */
 interface Wake {
   id: number
@@ -33,21 +46,10 @@ interface Wake {
  * - accept: the build runs on that builder;
  * - decline: the goal yields, and in the next round builds locally if a slot is still free,
  *   otherwise it waits for any build to end and asks the hook again;
- * - postpone: the goal sleeps until the next poll, every 5 s while anything sleeps.
+ * - postpone: the goal sleeps until the next poll, every 5 s while anything sleeps;
+ * - Nix waits for each answer, and after an accept for a new hook (`costs`); builds that end
+ *   meanwhile are seen once the round is done.
  */
-/**
- * What a hook costs Nix's worker, which waits for each answer and does nothing else meanwhile
- * (`npm run bench:hook` measures both with real Nix).
- */
-export interface HookCosts {
-  /** Seconds per answer. */
-  answerSeconds: number
-  /** Seconds more for an accept: Nix starts a new hook process for its next request and waits for it. */
-  newHookSeconds: number
-}
-
-export const FREE_HOOK: HookCosts = { answerSeconds: 0, newHookSeconds: 0 }
-
 export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook, costs: HookCosts = FREE_HOOK): SimulationResult {
   const local = master(machines)
   const byName = new Map(machines.map((m) => [m.name, m]))
