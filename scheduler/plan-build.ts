@@ -134,7 +134,8 @@ export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requir
  * free slot, and waits otherwise: so a long build waits for the fast master rather than crawl on
  * a slow builder, and a short one leaves the master's free slot to a longer one, unless a longer
  * chain waits for it. Waiting with a free local slot means a postpone, which Nix only retries at
- * its next poll: then it waits only if that still gets the planned builds done sooner. Each end
+ * its next poll: then it waits only if that still gets the planned builds done sooner, and never
+ * when it would be done within half a poll on the free slot. Each end
  * is weighted by the square of its work: a long build is the likelier to be awaited, and with
  * weights that only grow as the work does, the sum could not tell a short build on a contended
  * fast slot from the long one it holds up. With no history at all: the fastest machine with a
