@@ -1,6 +1,8 @@
 /**
- * The control socket between `mesh` commands and the local agent: one JSON request line, one
- * JSON response line, then the agent closes the connection.
+ * The control socket between `mesh` commands and the local agent: JSON request lines, each
+ * answered by one JSON response line in order. The agent closes the connection after a
+ * response unless its request asked to keep it open: the build hook asks once for every request
+ * of Nix's, thousands in a run, so it keeps one connection.
  */
 export type ControlMethod = 'peers' | 'self' | 'builders' | 'decide' | 'release'
 
@@ -8,6 +10,8 @@ export interface ControlRequest {
   method: ControlMethod
   /** Method-specific; each handler validates its own. */
   params?: unknown
+  /** Keep the connection open for another request after this one's response. */
+  keepOpen?: boolean
 }
 
 export type ControlResponse =
@@ -26,5 +30,6 @@ export function parseControlRequest (line: string): ControlRequest {
   if (typeof method !== 'string' || !(CONTROL_METHODS as readonly string[]).includes(method)) {
     throw new TypeError(`unknown method ${JSON.stringify(method)}`)
   }
-  return { method: method as ControlMethod, params: (value as { params?: unknown }).params }
+  const { params, keepOpen } = value as { params?: unknown, keepOpen?: unknown }
+  return { method: method as ControlMethod, params, keepOpen: keepOpen === true }
 }

@@ -6,7 +6,7 @@ import { defaultSocketPath, defaultStateDir } from '../../common/paths.ts'
 import { BuildHookProxy } from '../build-hook/proxy.ts'
 import { nixLog } from '../build-hook/nix-log.ts'
 import { RealHook, realHookCommand } from '../build-hook/real-hook.ts'
-import { askAgent } from '../control-client.ts'
+import { AgentSession } from '../control-client.ts'
 import { formatOptions, parseOptions, type OptionSpec } from '../options.ts'
 import type { Command } from './command.ts'
 import { socketOption } from './common-options.ts'
@@ -66,10 +66,11 @@ export const buildHookCommand: Command = {
     const socket = (values.socket as string | undefined) ?? defaultSocketPath(io.env)
     const command = realHookCommand(values.realHook as string | undefined)
     const passFds = builderLogFds()
+    const agent = new AgentSession(socket)
     const proxy = new BuildHookProxy({
       input: process.stdin,
       output: io.stderr,
-      askAgent: async (method, params) => await askAgent(socket, method, params, method === 'decide' ? DECIDE_TIMEOUT_MS : RELEASE_TIMEOUT_MS),
+      askAgent: async (method, params) => await agent.ask(method, params, method === 'decide' ? DECIDE_TIMEOUT_MS : RELEASE_TIMEOUT_MS),
       readText,
       startRealHook: async (mode) => await RealHook.start({ command, verbosity, passFds, env: io.env }, mode),
       log: nixLog(io.stderr, Number(verbosity))
@@ -79,6 +80,7 @@ export const buildHookCommand: Command = {
     try {
       return await proxy.run()
     } finally {
+      agent.close()
       // Nix may hold our stdin open after the last answer; nothing more is read from it.
       process.stdin.destroy()
     }

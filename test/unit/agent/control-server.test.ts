@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AgentAlreadyRunningError, ControlServer } from '../../../agent/control-server.ts'
-import { askAgent } from '../../../cli/control-client.ts'
+import { AgentSession, askAgent } from '../../../cli/control-client.ts'
 
 const log = pino({ level: 'silent' })
 const servers: ControlServer[] = []
@@ -51,6 +51,33 @@ describe('control socket', () => {
     expect(JSON.parse(await rawExchange(path, '{"method":"shutdown"}\n'))).toMatchObject({ ok: false, error: 'unknown method "shutdown"' })
     expect(JSON.parse(await rawExchange(path, 'x'.repeat(20_000)))).toMatchObject({ ok: false, error: 'request too large' })
     expect(await askAgent(path, 'peers')).toEqual(['still here'])
+  })
+
+  it('answers kept connections in the order asked, and closes after a request that does not keep it', async () => {
+    let calls = 0
+    const path = await serve({
+      // The first answer is the slower one: it must still come first.
+      peers: async () => { const call = ++calls; await new Promise((resolve) => setTimeout(resolve, call === 1 ? 50 : 0)); return call }
+    })
+    const keep = '{"method":"peers","keepOpen":true}\n'
+    const answers = await rawExchange(path, `${keep}${keep}{"method":"peers"}\n${keep}`)
+    expect(answers.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([
+      { ok: true, result: 1 }, { ok: true, result: 2 }, { ok: true, result: 3 }
+    ])
+    expect(calls).toBe(3)
+  })
+
+  it('serves a session request after request, errors included', async () => {
+    let calls = 0
+    const path = await serve({ peers: () => ++calls })
+    const session = new AgentSession(path)
+    try {
+      for (let i = 1; i <= 3; i++) expect(await session.ask('peers')).toBe(i)
+      await expect(session.ask('decide', {})).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' })
+      expect(await session.ask('peers')).toBe(4)
+    } finally {
+      session.close()
+    }
   })
 
   it('refuses to start a second agent on a socket that answers, and replaces a stale one', async () => {

@@ -10,7 +10,10 @@ import { Collector, makeFakeHook, nixSettings, nixTry, type FakeHook } from '../
 const root = join(import.meta.dirname, '..', '..', '..', '..')
 const line = (host: string): string => `ssh-ng://root@${host} x86_64-linux /k 2 1 - - -`
 
-/** A fake agent on a real control socket: answers `decide` from a list, records every request. */
+/**
+ * A fake agent on a real control socket: answers `decide` from a list, records every request,
+ * and closes each connection after one answer, as agents before kept connections did.
+ */
 async function fakeAgent (path: string, answers: unknown[]): Promise<{ server: Server, requests: unknown[] }> {
   const requests: unknown[] = []
   const server = createServer((socket) => {
@@ -87,8 +90,8 @@ describe('mesh build-hook', () => {
     expect(h.stderr.text).toContain('# accept\nssh-ng://root@10.0.0.1\n@nix {"action":"msg","level":0,"msg":"fake: built"}\n')
     expect(h.log.text).toBe('build log from the fake\n')
     expect(agent.requests).toEqual([
-      { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath } },
-      { method: 'release', params: { reservation: 'r-1' } }
+      { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath }, keepOpen: true },
+      { method: 'release', params: { reservation: 'r-1' }, keepOpen: true }
     ])
     expect((await fake.records()).at(-1)).toEqual({ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true })
   })
@@ -103,7 +106,7 @@ describe('mesh build-hook', () => {
     h.stdin.end()
     expect(await h.exited).toBe(0)
     expect(h.stderr.text).toContain('"msg":"buildmesh: Nix\'s build hook for 10.0.0.4 ended without answering; Nix\'s own build hook takes over"')
-    expect(agent.requests.at(-1)).toEqual({ method: 'release', params: { reservation: 'r-1' } })
+    expect(agent.requests.at(-1)).toEqual({ method: 'release', params: { reservation: 'r-1' }, keepOpen: true })
     expect(await fake.records()).toEqual([
       { argv: ['3'], builders: line('10.0.0.4'), settings: 3 },
       { try: nixTry(1).request },
