@@ -29,7 +29,7 @@ import { AuthorizedKeysFile } from './authorized-keys.ts'
 import { ControlServer } from './control-server.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { MeshNode } from './mesh-node.ts'
-import { probeHost, probeLiveStatus, type HostFacts, type ProbeDeps, type ProbeOverrides } from './probe/index.ts'
+import { loadPerCore, probeHost, probeLiveStatus, type HostFacts, type ProbeDeps, type ProbeOverrides } from './probe/index.ts'
 import { countBuildsInProgress } from './probe/slots-in-use.ts'
 import { loadOrCreateSshKeyPair } from './ssh-key-pair.ts'
 import { StatusServer, type StatusSnapshot } from './status-server.ts'
@@ -174,10 +174,10 @@ export class Agent {
         waiting,
         dependents: new StoreDependents({ log, clock }),
         clock,
+        // Asked for every request of Nix's: the load alone, no statfs, since free disk does not rank the master.
         local: async () => {
-          const live = await probeLiveStatus(probeDeps, facts)
           const { name, systems, supportedFeatures, mandatoryFeatures, slots, cores, speed } = facts
-          return { name, systems, supportedFeatures, mandatoryFeatures, slots, slotsInUse: 0, cores, speed, load: live.load }
+          return { name, systems, supportedFeatures, mandatoryFeatures, slots, slotsInUse: 0, cores, speed, load: loadPerCore(probeDeps, cores) }
         }
       }, { sshKeyPath: sshKeyPair.privateKeyPath, eligibility: this.policy, plan: { overloadThreshold: config.overloadThreshold } })
       await this.run(new BuilderListWriter({ table, log }, {

@@ -1,4 +1,5 @@
-import { access, readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 
 // A store path as Nix prints it: the store, 32 base-32 characters, a name.
 const DRV_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]{1,211}\.drv$/
@@ -41,12 +42,11 @@ export async function derivationOutputs (drvPath: string): Promise<string[]> {
   return (await readDerivation(drvPath)).outputs
 }
 
-/** Whether a store path (a build's output) is there. */
+/**
+ * Whether a store path (a build's output) is there. Asked for every running build at every
+ * request of Nix's: a local stat takes microseconds, where the promise API costs a trip to
+ * libuv's thread pool and, for a path not built yet, an error object.
+ */
 export async function storePathExists (path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
+  return existsSync(path)
 }

@@ -1,5 +1,5 @@
 export { systemProbeDeps, type CommandResult, type ProbeDeps, type ProbeSystem } from './deps.ts'
 export { SshHostKeyError } from './errors.ts'
 export { probeHost, type HostFacts, type ProbeOverrides } from './probe-host.ts'
-export { probeLiveStatus } from './live-status.ts'
+export { loadPerCore, probeLiveStatus } from './live-status.ts'
 export { toDnsLabel } from './host-name.ts'

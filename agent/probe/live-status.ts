@@ -13,6 +13,12 @@ export async function chooseStorePath (deps: Pick<ProbeDeps, 'exists'>): Promise
   return '/'
 }
 
+/** The 1-minute load average per core, from 0 to 1. */
+export function loadPerCore (deps: Pick<ProbeDeps, 'loadavg'>, cores: number): number {
+  const perCore = (deps.loadavg()[0] ?? 0) / Math.max(1, cores)
+  return Math.round(Math.min(1, Math.max(0, perCore)) * 100) / 100
+}
+
 /**
  * Load and free disk now. Cheap enough to call every second: one statfs, no process spawned.
  * A failed statfs reports 0 free bytes, so masters stop sending work to a store they cannot see.
@@ -21,8 +27,7 @@ export async function probeLiveStatus (
   deps: Pick<ProbeDeps, 'loadavg' | 'statfs' | 'log'>,
   host: { cores: number, storePath: string }
 ): Promise<LiveStatus> {
-  const perCore = (deps.loadavg()[0] ?? 0) / Math.max(1, host.cores)
-  const load = Math.round(Math.min(1, Math.max(0, perCore)) * 100) / 100
+  const load = loadPerCore(deps, host.cores)
   let freeDiskBytes = 0
   try {
     const stats = await deps.statfs(host.storePath)
