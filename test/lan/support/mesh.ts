@@ -3,8 +3,11 @@ import { join, resolve } from 'node:path'
 import { startSshd, type Host, type HostProcess, type Lan, type Sshd } from '../harness/index.ts'
 import type { PeerView } from '../../../scheduler/peer.ts'
 
-/** The real `mesh` command, run by the Node that runs the tests (Node 24 from the packages). */
-export const MESH = resolve(import.meta.dirname, '../../../cli/mesh.ts')
+/**
+ * The real `mesh` command as npm links it (running the clone's sources), run by the Node that
+ * runs the tests (Node 24 from the packages).
+ */
+export const MESH = resolve(import.meta.dirname, '../../../bin/mesh.js')
 
 export function spawnMesh (host: Host, args: string[]): HostProcess {
   return host.spawn(process.execPath, [MESH, ...args], { env: { BUILDMESH_SOCKET: undefined } })
