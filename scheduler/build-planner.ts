@@ -9,7 +9,7 @@ import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
-import { expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { Reservations } from './reservations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
@@ -126,7 +126,9 @@ export class BuildPlanner {
       candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn() })
     }
     request.queue = waiting.queue(now, candidates)
-    request.chainAfter = await this.chainOf(drvPath, request, candidates)
+    // Told to wait whatever its chain, Nix need not wait for a query of the store (20 ms): that
+    // runs meanwhile, and the chain counts from the next time Nix asks.
+    request.chainAfter = await this.chainOf(drvPath, request, candidates, canStartNow(request, candidates, this.init.plan))
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
     const decision = planBuild(request, candidates, this.init.plan)
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
@@ -169,8 +171,8 @@ export class BuildPlanner {
   }
 
   /** How long the builds that wait for this one take after it, each as fast as it can go. */
-  private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[]): Promise<number | undefined> {
-    const found = await this.components.dependents?.of(drvPath)
+  private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[], waitForStore: boolean): Promise<number | undefined> {
+    const found = await this.components.dependents?.of(drvPath, { waitForStore })
     if (found === undefined) return undefined
     const { history } = this.components
     return chainAfter(drvPath, found.users, (u) => fastestSeconds({

@@ -71,6 +71,8 @@ export class StoreDependents {
   /** Whether a derivation's dependents are all among `users` (false: too many to read), and since when. */
   private readonly whole = new Map<string, Known<boolean>>()
   private readonly built = new Map<string, Known<boolean>>()
+  /** Queries under way, so that a derivation asked about again meanwhile does not start another. */
+  private readonly querying = new Map<string, Promise<void>>()
 
   constructor (deps: StoreDependentsDeps, init: StoreDependentsInit = {}) {
     this.deps = {
@@ -85,17 +87,38 @@ export class StoreDependents {
     this.freshForMs = init.freshForMs ?? 60_000
   }
 
-  /** Undefined when the store cannot say, or the dependents are too many to read. */
-  async of (drvPath: string): Promise<PendingDependents | undefined> {
+  /**
+   * Undefined when the store cannot say, or the dependents are too many to read. With
+   * `waitForStore` false, also when the store must be asked first: the query then runs on its
+   * own, for the next time.
+   */
+  async of (drvPath: string, options: { waitForStore?: boolean } = {}): Promise<PendingDependents | undefined> {
     const now = this.deps.clock.now()
     try {
-      if (this.known(this.whole, drvPath, now) === undefined) await this.query(drvPath, now)
+      if (this.known(this.whole, drvPath, now) === undefined) {
+        const query = this.querying.get(drvPath) ?? this.startQuery(drvPath, now)
+        if (options.waitForStore === false) {
+          query.catch((err: unknown) => { this.cannotRead(drvPath, err) })
+          return undefined
+        }
+        await query
+      }
       if (this.whole.get(drvPath)?.value !== true) return undefined
       return await this.pending(drvPath, now)
     } catch (err) {
-      this.deps.log.warn({ drvPath, err: (err as Error).message }, 'cannot read the builds that wait for this one')
+      this.cannotRead(drvPath, err)
       return undefined
     }
+  }
+
+  private cannotRead (drvPath: string, err: unknown): void {
+    this.deps.log.warn({ drvPath, err: (err as Error).message }, 'cannot read the builds that wait for this one')
+  }
+
+  private startQuery (drvPath: string, now: number): Promise<void> {
+    const query = this.query(drvPath, now).finally(() => { this.querying.delete(drvPath) })
+    this.querying.set(drvPath, query)
+    return query
   }
 
   private async query (drvPath: string, now: number): Promise<void> {

@@ -177,6 +177,15 @@ function offTheChain (request: BuildRequest, candidates: Candidate[], chosen: Ca
   return ends[0] === undefined ? undefined : place(ends[0].c)
 }
 
+/**
+ * Whether any machine that can build it has a slot for it now. Without one, planBuild says to
+ * wait, whatever the build's work and chain.
+ */
+export function canStartNow (request: BuildRequest, candidates: Candidate[], policy: PlanPolicy = defaultPlanPolicy): boolean {
+  const p = { ...defaultPlanPolicy, ...policy }
+  return candidates.some((c) => canBuild(c, request) && freeNow(c, request, p))
+}
+
 /** The master when Nix has a local slot; a builder with a free slot, not overloaded. */
 const freeNow = (c: Candidate, request: Pick<BuildRequest, 'amWilling'>, p: Required<PlanPolicy>): boolean =>
   c.local ? request.amWilling : c.slotsInUse < c.slots && c.load < p.overloadThreshold

@@ -25,7 +25,9 @@ interface Setup {
   history: BuildHistory
 }
 
-async function setup (localSpeed = 1, dependents?: Map<string, string[]>): Promise<Setup> {
+type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dependents']>
+
+async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
@@ -45,7 +47,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]>): Promi
     waiting,
     clock,
     reservations: new Reservations(clock),
-    dependents: dependents === undefined ? undefined : { of: async () => ({ users: dependents, facts: new Map() }) },
+    dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
     localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
@@ -213,6 +215,23 @@ describe('BuildPlanner', () => {
     expect(await decisions(users)).toEqual(['local', '10.9.0.2'])
     // Not knowing the chain, the idle master is the fastest place for both.
     expect(await decisions()).toEqual(['local', 'local'])
+  })
+
+  it('keeps Nix waiting on the store only for a build that could start now', async () => {
+    // A store that never answers: a decision that waits for it never comes.
+    const asked: Array<boolean | undefined> = []
+    const { planner, join } = await setup(1, {
+      of: async (_drv, options) => {
+        asked.push(options?.waitForStore)
+        return options?.waitForStore === false ? undefined : await new Promise<never>(() => {})
+      }
+    })
+    join({ name: 'b1', slots: 1 }, '10.9.0.2', { slotsInUse: 1 })
+    // Every slot taken, here and on b1: it waits, whatever its chain.
+    expect(await planner.decide(request({ amWilling: false, maxJobs: 1 }))).toEqual({ kind: 'postpone' })
+    const free = await Promise.race([planner.decide(request({ amWilling: true, maxJobs: 1 })), new Promise((resolve) => setTimeout(resolve, 50, 'still deciding'))])
+    expect(free).toBe('still deciding')
+    expect(asked).toEqual([false, true])
   })
 
   it('forgets a waiting build once Nix asks about it again', async () => {

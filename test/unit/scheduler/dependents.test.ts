@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readDerivation } from '../../../scheduler/derivation.ts'
-import { chainAfter, nixStoreReferrers, StoreDependents } from '../../../scheduler/dependents.ts'
+import { chainAfter, nixStoreReferrers, StoreDependents, type PendingDependents } from '../../../scheduler/dependents.ts'
 import { ManualClock } from '../../support/manual-clock.ts'
 
 const log = pino({ level: 'silent' })
@@ -84,6 +84,24 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     clock.advance(60_000)
     await cached.of(drv('gcc'))
     expect(queries).toEqual(['binutils', 'gcc'])
+  })
+
+  it('without waiting for the store, answers at once and reads it for next time, once', async () => {
+    const queries: string[] = []
+    const later = dependents({ queries })
+    const [first, meanwhile, waited] = await Promise.all([
+      later.of(drv('binutils'), { waitForStore: false }),
+      later.of(drv('binutils'), { waitForStore: false }),
+      later.of(drv('binutils'))
+    ])
+    // Which waits for which, by name: reads end in any order.
+    const shape = (d: PendingDependents | undefined): Array<[string, string[]]> | undefined =>
+      d === undefined ? undefined : [...d.users].map(([k, v]): [string, string[]] => [name(k), v.map(name).sort()]).sort()
+    expect(first).toBeUndefined()
+    expect(meanwhile).toBeUndefined()
+    expect(shape(waited)).toEqual(shape(await dependents().of(drv('binutils'))))
+    expect(shape(await later.of(drv('gcc'), { waitForStore: false }))).toEqual(shape(await dependents().of(drv('gcc'))))
+    expect(queries).toEqual(['binutils'])
   })
 
   it('sees a dependent a later evaluation adds once what it read is no longer fresh', async () => {
