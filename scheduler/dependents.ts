@@ -33,6 +33,11 @@ export interface StoreDependentsInit {
    * dependent cannot be built before the derivation asked about, so little is missed meanwhile.
    */
   freshForMs?: number
+  /**
+   * Queries at most under way that nobody waits for; past that a derivation's is left for a later
+   * time Nix asks. Nix asks about every goal of a run at its start, and a query is a process.
+   */
+  maxBackgroundQueries?: number
 }
 
 // Each read is a round trip to libuv's thread pool: overlap a few, without holding many files open.
@@ -65,6 +70,8 @@ export class StoreDependents {
   private readonly maxDependents: number
   private readonly maxCached: number
   private readonly freshForMs: number
+  private readonly maxBackgroundQueries: number
+  private backgroundQueries = 0
   private readonly facts = new Map<string, DerivationFacts>()
   /** For every derivation read and each it is built from: those built from it directly. */
   private readonly users = new Map<string, Set<string>>()
@@ -85,6 +92,7 @@ export class StoreDependents {
     this.maxDependents = init.maxDependents ?? 2000
     this.maxCached = init.maxCached ?? 50_000
     this.freshForMs = init.freshForMs ?? 60_000
+    this.maxBackgroundQueries = init.maxBackgroundQueries ?? 2
   }
 
   /**
@@ -96,12 +104,11 @@ export class StoreDependents {
     const now = this.deps.clock.now()
     try {
       if (this.known(this.whole, drvPath, now) === undefined) {
-        const query = this.querying.get(drvPath) ?? this.startQuery(drvPath, now)
         if (options.waitForStore === false) {
-          query.catch((err: unknown) => { this.cannotRead(drvPath, err) })
+          this.queryMeanwhile(drvPath, now)
           return undefined
         }
-        await query
+        await (this.querying.get(drvPath) ?? this.startQuery(drvPath, now))
       }
       if (this.whole.get(drvPath)?.value !== true) return undefined
       return await this.pending(drvPath, now)
@@ -113,6 +120,14 @@ export class StoreDependents {
 
   private cannotRead (drvPath: string, err: unknown): void {
     this.deps.log.warn({ drvPath, err: (err as Error).message }, 'cannot read the builds that wait for this one')
+  }
+
+  private queryMeanwhile (drvPath: string, now: number): void {
+    if (this.querying.has(drvPath) || this.backgroundQueries >= this.maxBackgroundQueries) return
+    this.backgroundQueries++
+    void this.startQuery(drvPath, now)
+      .catch((err: unknown) => { this.cannotRead(drvPath, err) })
+      .finally(() => { this.backgroundQueries-- })
   }
 
   private startQuery (drvPath: string, now: number): Promise<void> {

@@ -28,7 +28,7 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
   let dir: string
   let drvOf: Map<string, string>
   let store: string[]
-  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number, maxCached?: number, queries?: string[], clock?: ManualClock }) => StoreDependents
+  let dependents: (over?: { exists?: (p: string) => Promise<boolean>, maxDependents?: number, maxCached?: number, maxBackgroundQueries?: number, queries?: string[], clock?: ManualClock }) => StoreDependents
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'buildmesh-dependents-'))
@@ -46,7 +46,7 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
       read: async (p) => await readDerivation(p, (q) => join(dir, 'store', q)),
       exists: over.exists ?? (async () => false),
       clock: over.clock
-    }, { maxDependents: over.maxDependents, maxCached: over.maxCached, freshForMs: 60_000 })
+    }, { maxDependents: over.maxDependents, maxCached: over.maxCached, maxBackgroundQueries: over.maxBackgroundQueries, freshForMs: 60_000 })
   })
   afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
@@ -102,6 +102,17 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     expect(shape(waited)).toEqual(shape(await dependents().of(drv('binutils'))))
     expect(shape(await later.of(drv('gcc'), { waitForStore: false }))).toEqual(shape(await dependents().of(drv('gcc'))))
     expect(queries).toEqual(['binutils'])
+  })
+
+  it('runs no more queries nobody waits for than it was told to, leaving the rest for a later time', async () => {
+    const queries: string[] = []
+    const later = dependents({ queries, maxBackgroundQueries: 1 })
+    expect(await later.of(drv('docs'), { waitForStore: false })).toBeUndefined()
+    expect(await later.of(drv('gcc'), { waitForStore: false })).toBeUndefined()
+    expect(queries).toEqual(['docs'])
+    await later.of(drv('docs'))
+    expect(await later.of(drv('gcc'), { waitForStore: false })).toBeUndefined()
+    expect(queries).toEqual(['docs', 'gcc'])
   })
 
   it('sees a dependent a later evaluation adds once what it read is no longer fresh', async () => {
