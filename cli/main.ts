@@ -1,3 +1,4 @@
+import module from 'node:module'
 import { BuildmeshError } from '../common/errors.ts'
 import type { Command, CommandIo } from './commands/command.ts'
 
@@ -50,6 +51,9 @@ export async function main (argv: string[], io: CommandIo): Promise<number> {
   }
   try {
     const command = await entry.load()
+    // Node writes its compile cache (bin/mesh.js) at exit, but Nix ends its build hook with a
+    // SIGKILL: write it now, while it holds every module the command needs. Nothing new, nothing written.
+    module.flushCompileCache?.()
     return await command.run(rest, io)
   } catch (err) {
     if (err instanceof BuildmeshError) {
