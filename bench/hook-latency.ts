@@ -13,10 +13,12 @@
  * Each graph is built three ways, in rotating order, median of `--runs N` (default 3): Nix with
  * no builders (its own hook declines for good at the first request, the floor); Nix's own hook
  * with one builder that fits nothing here (asked about every derivation, it declines, as ours
- * answers "build here"); and `mesh build-hook`.
+ * answers "build here"); and `mesh build-hook`. Timed runs are at Nix's default verbosity, as users
+ * run it; one more run of ours at `-v`, where it names every answer, counts them.
  *
  * Nix also starts a new hook process after each one that accepted a build, and waits for its
- * first answer: one derivation built alone shows what that costs every remote build (3 x `--runs`).
+ * first answer: one derivation built alone shows what that costs every remote build (3 x `--runs`),
+ * with the one query of the store that a derivation it has not seen costs when it could start now.
  */
 import { writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
@@ -69,16 +71,22 @@ function singleExpression (tag: string): string {
   return `derivation { name = "single"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; tag = "${tag}"; }\n`
 }
 
-interface Run { seconds: number, answers: number }
+interface Run { seconds: number }
 
-async function build (host: Host, tag: string, expression: string, options: string[]): Promise<Run> {
+async function build (host: Host, tag: string, expression: string, options: string[]): Promise<Run & { stderr: string }> {
   const file = join(host.dir, `${tag}.nix`)
   await writeFile(file, expression)
   const startedAt = performance.now()
-  const result = await host.run('nix-build', [file, '--no-out-link', '--max-jobs', String(MAX_JOBS), '-v', ...options], { timeoutMs: 600_000 })
+  const result = await host.run('nix-build', [file, '--no-out-link', '--max-jobs', String(MAX_JOBS), ...options], { timeoutMs: 600_000 })
   const seconds = (performance.now() - startedAt) / 1000
   if (result.stdout.trim() === '') throw new Error(`${tag}: nix-build printed no output path`)
-  return { seconds, answers: (result.stderr.match(/^buildmesh: \/nix\/store\/\S+\.drv: /gm) ?? []).length }
+  return { seconds, stderr: result.stderr }
+}
+
+/** Our hook's answers in one more run, at `-v`, where it names each: the timed runs are quiet, as users run Nix. */
+async function countAnswers (host: Host, tag: string, expression: string, options: string[]): Promise<number> {
+  const { stderr } = await build(host, tag, expression, ['-v', ...options])
+  return (stderr.match(/^buildmesh: \/nix\/store\/\S+\.drv: /gm) ?? []).length
 }
 
 async function main (): Promise<void> {
@@ -102,7 +110,7 @@ async function main (): Promise<void> {
       ['mesh build-hook', ['--builders', `@${nixFile}`, '--option', 'build-hook', hook]]
     ] as const
     type Kind = typeof kinds[number][0]
-    const measure = async (what: string, count: number, expression: (tag: string) => string): Promise<Map<Kind, Run[]>> => {
+    const measure = async (what: string, count: number, expression: (tag: string) => string): Promise<{ runs: Map<Kind, Run[]>, answers: number }> => {
       const runs = new Map<Kind, Run[]>(kinds.map(([kind]) => [kind, []]))
       for (let run = 1; run <= count; run++) {
         // Rotate which goes first, so a first-of-round effect does not land on one kind.
@@ -110,15 +118,18 @@ async function main (): Promise<void> {
           const tag = `${lan.prefix}-${what}-${kinds.findIndex(([k]) => k === kind)}-${run}`
           const result = await build(m, tag, expression(tag), [...options])
           runs.get(kind)?.push(result)
-          process.stderr.write(`${what}, ${kind}, run ${run}: ${result.seconds.toFixed(2)} s, ${result.answers} answers from the agent\n`)
+          process.stderr.write(`${what}, ${kind}, run ${run}: ${result.seconds.toFixed(2)} s\n`)
         }
       }
-      return runs
+      const tag = `${lan.prefix}-${what}-counted`
+      const answers = await countAnswers(m, tag, expression(tag), [...kinds[2][1]])
+      process.stderr.write(`${what}: ${answers} answers from the agent\n`)
+      return { runs, answers }
     }
     const graphs = [
-      { what: `bootstrap, ${BOOTSTRAP_DERIVATIONS} derivations`, runs: await measure('bootstrap', RUNS, bootstrapExpression) },
-      { what: `${WIDE} independent derivations`, runs: await measure('wide', RUNS, wideExpression) },
-      { what: '1 derivation', runs: await measure('single', 3 * RUNS, singleExpression) }
+      { what: `bootstrap, ${BOOTSTRAP_DERIVATIONS} derivations`, ...await measure('bootstrap', RUNS, bootstrapExpression) },
+      { what: `${WIDE} independent derivations`, ...await measure('wide', RUNS, wideExpression) },
+      { what: '1 derivation', ...await measure('single', 3 * RUNS, singleExpression) }
     ]
     await agent.stop()
 
@@ -130,13 +141,13 @@ async function main (): Promise<void> {
       row(['nix-build of', 'through', 'median s', 'min s', 'max s', 'runs', 'answers', 'ms per answer', '/ Nix\'s own hook']),
       row(['---', '---', '---', '---', '---', '---', '---', '---', '---'])
     ]
-    for (const { what, runs } of graphs) {
+    for (const { what, runs, answers: counted } of graphs) {
       const floor = median(seconds(runs.get('Nix, no builders')))
       const nixHook = median(seconds(runs.get('Nix\'s own hook')))
       for (const [kind] of kinds) {
         const rs = runs.get(kind) ?? []
         const t = median(seconds(rs))
-        const answers = kind === 'mesh build-hook' ? median(rs.map((r) => r.answers)) : undefined
+        const answers = kind === 'mesh build-hook' ? counted : undefined
         lines.push(row([what, kind, t.toFixed(2), Math.min(...seconds(rs)).toFixed(2), Math.max(...seconds(rs)).toFixed(2), String(rs.length),
           answers === undefined ? '-' : String(answers), answers === undefined ? '-' : ((t - floor) * 1000 / answers).toFixed(2),
           kind === 'Nix, no builders' ? '-' : (t / nixHook).toFixed(2)]))
