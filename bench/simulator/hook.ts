@@ -12,12 +12,16 @@ export interface HookRequest {
   pastWork: number | undefined
 }
 
-export type HookReply =
+export type HookReply = (
   | { kind: 'accept', machine: string }
   /** Nix builds it locally if it has a slot; otherwise it waits for a build to end and asks again. */
   | { kind: 'decline' }
   /** Nix asks again at its next poll, 5 s later (`pollInterval`). */
   | { kind: 'postpone' }
+) & {
+  /** The hook read the store before it answered, which Nix waited for too (HookCosts.storeQuerySeconds). */
+  readStore?: boolean
+}
 
 /** A build as the master saw it start: no more than it can know. */
 export interface StartedBuild {

@@ -28,6 +28,8 @@ export interface HookCosts {
   answerSeconds: number
   /** Seconds more for an accept: Nix starts a new hook process for its next request and waits for it. */
   newHookSeconds: number
+  /** Seconds more for an answer the hook reads the store for first (`readStore`). */
+  storeQuerySeconds?: number
 }
 
 export const FREE_HOOK: HookCosts = { answerSeconds: 0, newHookSeconds: 0 }
@@ -110,7 +112,7 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook, co
     }
     hookCalls++
     const reply = hook({ amWilling, system: d.system, requiredFeatures: d.requiredFeatures, name: d.name, pastWork: d.pastWork }, view())
-    waitForHook(costs.answerSeconds)
+    waitForHook(costs.answerSeconds + (reply.readStore === true ? costs.storeQuerySeconds ?? 0 : 0))
     if (reply.kind === 'accept') {
       const m = byName.get(reply.machine)
       if (m === undefined || m.local || !matches(m, d.system, d.requiredFeatures)) throw new Error(`${d.name} accepted for ${reply.machine}, which cannot build it`)

@@ -1,8 +1,8 @@
 import { chainAfter } from '../../../scheduler/dependents.ts'
-import { defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, runningWork, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
+import { canStartNow, defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, runningWork, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
 import { chainsEnd, remainingSeconds } from '../../../scheduler/reservations.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
-import type { Hook, MachineView } from '../hook.ts'
+import type { Hook, HookReply, MachineView } from '../hook.ts'
 
 export interface BuildmeshHookInit {
   /**
@@ -21,6 +21,9 @@ export interface BuildmeshHookInit {
    */
   dependents?: { users: Map<string, string[]>, requiredFeatures: Map<string, string[]>, pastWork: Map<string, number | undefined> }
 }
+
+/** StoreDependents' `freshForMs`: how long what one query of the store said is taken as true. */
+const STORE_FRESH_SECONDS = 60
 
 /** What the agent notes when it sends a build somewhere: a Reservation, or a LocalBuild. */
 interface Sent {
@@ -58,6 +61,21 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     return seconds
   }
 
+  // StoreDependents: one query of the store answers for a derivation and all that waits for it.
+  // Nix waits for it only where the build could start now; otherwise it runs meanwhile, and the
+  // chain counts from the next ask.
+  const readAt = new Map<string, number>()
+  const storeKnows = (name: string, now: number): boolean => now - (readAt.get(name) ?? -Infinity) < STORE_FRESH_SECONDS
+  const readStore = (name: string, now: number): void => {
+    const reached = [name]
+    for (let i = 0; i < reached.length; i++) {
+      const n = reached[i] as string
+      if (readAt.get(n) === now) continue
+      readAt.set(n, now)
+      reached.push(...init.dependents?.users.get(n) ?? [])
+    }
+  }
+
   // The agent hears of a remote build's end from the hook's release, and of a local one from its
   // outputs appearing: here, a build it sent that is built.
   const noticeEnds = (built: ReadonlySet<string>, now: number): void => {
@@ -87,7 +105,15 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
     const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, ...typicals }
-    const chain = chainOf(request.name, request.system, candidates)
+    let chain: number | undefined
+    let waitedForStore = false
+    if (init.dependents !== undefined) {
+      const known = storeKnows(request.name, pool.now)
+      waitedForStore = !known && canStartNow({ ...needs, amWilling }, candidates, policy)
+      if (!known) readStore(request.name, pool.now)
+      chain = known || waitedForStore ? chainOf(request.name, request.system, candidates) : undefined
+    }
+    const reply = (r: HookReply): HookReply => waitedForStore ? { ...r, readStore: true } : r
     const waiter = { ...needs, chainAfter: chain }
     const runningChainsEndIn = chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
     const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn }, candidates, policy)
@@ -97,16 +123,16 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     switch (decision.kind) {
       case 'remote':
         note(candidates.find((c) => c.name === decision.name))
-        return { kind: 'accept', machine: decision.name }
+        return reply({ kind: 'accept', machine: decision.name })
       case 'postpone':
         waiting.wait(request.name, waiter, 'poll', pool.now)
-        return { kind: 'postpone' }
+        return reply({ kind: 'postpone' })
       case 'local':
         if (amWilling) note(master)
         else waiting.wait(request.name, waiter, 'build-end', pool.now)
-        return { kind: 'decline' }
+        return reply({ kind: 'decline' })
       case 'impossible':
-        return { kind: 'decline' }
+        return reply({ kind: 'decline' })
     }
   }
 }

@@ -119,8 +119,24 @@ describe('buildmeshHook reading the graph as the agent reads the store', () => {
     const b1 = machine('b1', 1)
     for (const [init, docsOn] of [[{ history: true, dependents }, { kind: 'accept', machine: 'b1' }], [{ history: true }, { kind: 'decline' }]] as const) {
       const hook = buildmeshHook(init)
-      expect(hook(ask({ name: 'compiler', pastWork: 400 }), pool(view(master), view(b1)))).toEqual({ kind: 'decline' })
-      expect(hook(ask({ name: 'docs', pastWork: 8 }), pool(view(master), view(b1)))).toEqual(docsOn)
+      expect(hook(ask({ name: 'compiler', pastWork: 400 }), pool(view(master), view(b1)))).toMatchObject({ kind: 'decline' })
+      expect(hook(ask({ name: 'docs', pastWork: 8 }), pool(view(master), view(b1)))).toMatchObject(docsOn)
     }
+  })
+
+  it('reads the store once for a build and what waits for it, and keeps Nix waiting on it only for a build that could start now', () => {
+    const dependents = {
+      users: new Map([['compiler', ['app']], ['app', []], ['docs', []]]),
+      requiredFeatures: new Map<string, string[]>(),
+      pastWork: new Map([['compiler', 400], ['app', 40], ['docs', 8]])
+    }
+    const hook = buildmeshHook({ history: true, dependents })
+    const full = machine('b1', 1, 1)
+    expect(hook(ask({ name: 'compiler', pastWork: 400 }), pool(view(master), view(full)))).toEqual({ kind: 'decline', readStore: true })
+    // The app's chain came with the compiler's query.
+    expect(hook(ask({ name: 'app', pastWork: 40, amWilling: false }), pool(view(master, 4), view(full, 1)))).not.toHaveProperty('readStore')
+    // No slot anywhere: it waits whatever its chain, and the query runs meanwhile.
+    expect(hook(ask({ name: 'docs', pastWork: 8, amWilling: false }), pool(view(master, 4), view(full, 1)))).not.toHaveProperty('readStore')
+    expect(hook(ask({ name: 'docs', pastWork: 8 }), pool(view(master), view(full)))).not.toHaveProperty('readStore')
   })
 })

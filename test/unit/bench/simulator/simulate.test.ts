@@ -140,6 +140,13 @@ describe('simulate', () => {
     expect(result.placements.map((p) => p.start)).toEqual([0.25, 1.5])
   })
 
+  it('has Nix wait for the store query of an answer that read the store', () => {
+    const graph = { name: 'two', derivations: [drv(0, 4), drv(1, 4)] }
+    const readFirst: Hook = (request) => ({ kind: 'accept', machine: 'b1', ...(request.name === 'd000' ? { readStore: true } : {}) })
+    const result = simulate(graph, [machine('master', true, 1), machine('b1', false, 2)], readFirst, { answerSeconds: 0.25, newHookSeconds: 1, storeQuerySeconds: 2 })
+    expect(result.placements.map((p) => p.start)).toEqual([2.25, 3.5])
+  })
+
   it('refuses a hook that overfills a builder', () => {
     const graph = { name: 'two', derivations: [drv(0, 1), drv(1, 1)] }
     const greedy: Hook = () => ({ kind: 'accept', machine: 'b1' })
