@@ -17,7 +17,7 @@ const run = promisify(execFile)
  */
 describe('the npm package', () => {
   const lan = useLan({ hosts: ['a'] })
-  let dir: string
+  let dir: string | undefined
   let tarball: string
   let mesh: string
 
@@ -32,7 +32,8 @@ describe('the npm package', () => {
   })
 
   afterAll(async () => {
-    await rm(dir, { recursive: true, force: true })
+    // Unset when the LAN could not be built: nothing was made to remove.
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })
 
   it('holds the compiled command and nothing of the sources or tests', async () => {

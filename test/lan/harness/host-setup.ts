@@ -25,9 +25,12 @@ export interface HostSetup {
  * namespace (with a matching /sys), unshare gives it its own UTS and mount namespaces, private so
  * the bind mounts never reach the machine. It also turns off IPv6 duplicate address detection
  * before the veth arrives, so link-local addresses are usable at once instead of after ~2 s.
+ * A bind mount needs its mount point: Debian's nix-bin ships no /etc/nix, so a missing one is
+ * made, empty, on the machine, which is what Nix reads as no configuration.
  */
 const HOLDER_SCRIPT = `set -e
 hostname "$1"
+mkdir -p ${PRIVATE_MOUNTS.map(([mountPoint]) => mountPoint).join(' ')}
 ${PRIVATE_MOUNTS.map(([mountPoint, sub]) => `mount --bind "$2/${sub}" ${mountPoint}`).join('\n')}
 dad=/proc/sys/net/ipv6/conf/default/accept_dad
 if [ -w "$dad" ]; then echo 0 > "$dad"; fi
