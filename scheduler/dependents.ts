@@ -14,8 +14,8 @@ export interface PendingDependents {
 
 export interface StoreDependentsDeps {
   log: Logger
-  /** Every derivation built from `drvPath`, directly or not, and itself. */
-  referrers?: (drvPath: string) => Promise<string[]>
+  /** Every derivation built from any of `drvPaths`, directly or not, and those. */
+  referrers?: (drvPaths: string[]) => Promise<string[]>
   read?: (drvPath: string) => Promise<DerivationFacts>
   exists?: (path: string) => Promise<boolean>
   clock?: Pick<Clock, 'now'>
@@ -34,19 +34,23 @@ export interface StoreDependentsInit {
    */
   freshForMs?: number
   /**
-   * Queries at most under way that nobody waits for; past that a derivation's is left for a later
-   * time Nix asks. Nix asks about every goal of a run at its start, and a query is a process.
+   * Queries at most under way that nobody waits for. Nix asks about every goal of a run at its
+   * start, and a query is a process (15-20 ms of CPU, mostly its start, taken from the builds):
+   * derivations asked about meanwhile wait, and go together in one query when one ends.
    */
   maxBackgroundQueries?: number
 }
+
+/** Derivations at most in one query nobody waits for. */
+const MAX_BATCH = 256
 
 // Each read is a round trip to libuv's thread pool: overlap a few, without holding many files open.
 const CONCURRENT_READS = 16
 
 /** `nix-store --query --referrers-closure`: only derivations refer to a .drv, so these are its dependents. */
-export function nixStoreReferrers (nixStoreArgs: string[] = []): (drvPath: string) => Promise<string[]> {
-  return async (drvPath) => {
-    const { stdout } = await promisify(execFile)('nix-store', [...nixStoreArgs, '--query', '--referrers-closure', drvPath], { timeout: 10_000, maxBuffer: 64 << 20 })
+export function nixStoreReferrers (nixStoreArgs: string[] = []): (drvPaths: string[]) => Promise<string[]> {
+  return async (drvPaths) => {
+    const { stdout } = await promisify(execFile)('nix-store', [...nixStoreArgs, '--query', '--referrers-closure', '--', ...drvPaths], { timeout: 10_000, maxBuffer: 64 << 20 })
     return stdout.split('\n').filter((l) => l !== '')
   }
 }
@@ -80,6 +84,8 @@ export class StoreDependents {
   private readonly built = new Map<string, Known<boolean>>()
   /** Queries under way, so that a derivation asked about again meanwhile does not start another. */
   private readonly querying = new Map<string, Promise<void>>()
+  /** Asked about without waiting while the background queries were all under way: the next one's. */
+  private readonly deferred = new Set<string>()
 
   constructor (deps: StoreDependentsDeps, init: StoreDependentsInit = {}) {
     this.deps = {
@@ -108,7 +114,8 @@ export class StoreDependents {
           this.queryMeanwhile(drvPath, now)
           return undefined
         }
-        await (this.querying.get(drvPath) ?? this.startQuery(drvPath, now))
+        this.deferred.delete(drvPath)
+        await (this.querying.get(drvPath) ?? this.startQuery([drvPath], now))
       }
       if (this.whole.get(drvPath)?.value !== true) return undefined
       return await this.pending(drvPath, now)
@@ -123,31 +130,53 @@ export class StoreDependents {
   }
 
   private queryMeanwhile (drvPath: string, now: number): void {
-    if (this.querying.has(drvPath) || this.backgroundQueries >= this.maxBackgroundQueries) return
-    this.backgroundQueries++
-    void this.startQuery(drvPath, now)
-      .catch((err: unknown) => { this.cannotRead(drvPath, err) })
-      .finally(() => { this.backgroundQueries-- })
+    if (this.querying.has(drvPath)) return
+    this.deferred.add(drvPath)
+    this.nextBatch(now)
   }
 
-  private startQuery (drvPath: string, now: number): Promise<void> {
-    const query = this.query(drvPath, now).finally(() => { this.querying.delete(drvPath) })
-    this.querying.set(drvPath, query)
+  private nextBatch (now: number): void {
+    if (this.deferred.size === 0 || this.backgroundQueries >= this.maxBackgroundQueries) return
+    const batch = [...this.deferred].slice(0, MAX_BATCH)
+    for (const p of batch) this.deferred.delete(p)
+    this.backgroundQueries++
+    void this.startQuery(batch, now)
+      .catch((err: unknown) => { this.cannotRead(batch[0] as string, err) })
+      .finally(() => {
+        this.backgroundQueries--
+        this.nextBatch(this.deps.clock.now())
+      })
+  }
+
+  private startQuery (drvPaths: string[], now: number): Promise<void> {
+    const query = this.query(drvPaths, now).finally(() => { for (const p of drvPaths) this.querying.delete(p) })
+    for (const p of drvPaths) this.querying.set(p, query)
     return query
   }
 
-  private async query (drvPath: string, now: number): Promise<void> {
+  /**
+   * One query for all of `drvPaths`: each one's dependents are among the answers, and the .drv
+   * files read say which waits for which. Answers too many to read are asked again one by one.
+   */
+  private async query (drvPaths: string[], now: number): Promise<void> {
     // Every derivation asked about leaves an entry, even one with too many dependents to read.
-    if (this.whole.size >= this.maxCached) this.forget()
-    const all = (await this.deps.referrers(drvPath)).filter((p) => p !== drvPath && isDrvPath(p))
+    if (this.whole.size + drvPaths.length > this.maxCached) this.forget()
+    const asked = new Set(drvPaths)
+    const all = (await this.deps.referrers(drvPaths)).filter((p) => !asked.has(p) && isDrvPath(p))
     if (all.length > this.maxDependents) {
-      this.deps.log.debug({ drvPath, dependents: all.length }, 'too many dependents to weigh this build\'s chain')
-      this.whole.set(drvPath, { at: now, value: false })
+      if (drvPaths.length > 1) {
+        for (const p of drvPaths) await this.query([p], now)
+        return
+      }
+      this.deps.log.debug({ drvPath: drvPaths[0], dependents: all.length }, 'too many dependents to weigh this build\'s chain')
+      this.whole.set(drvPaths[0] as string, { at: now, value: false })
       return
     }
     if (this.facts.size + all.length > this.maxCached) this.forget()
     await mapConcurrently(all.filter((p) => !this.facts.has(p)), CONCURRENT_READS, async (p) => { this.learn(p, await this.deps.read(p)) })
-    for (const p of [drvPath, ...all]) this.whole.set(p, { at: now, value: true })
+    // A derivation asked about that another waits for: the facts of the one asked about say so.
+    await mapConcurrently(drvPaths.filter((p) => !this.facts.has(p)), CONCURRENT_READS, async (p) => { this.learn(p, await this.deps.read(p)) })
+    for (const p of [...drvPaths, ...all]) this.whole.set(p, { at: now, value: true })
   }
 
   private learn (path: string, f: DerivationFacts): void {

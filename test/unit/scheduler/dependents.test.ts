@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { readDerivation } from '../../../scheduler/derivation.ts'
 import { chainAfter, nixStoreReferrers, StoreDependents, type PendingDependents } from '../../../scheduler/dependents.ts'
 import { ManualClock } from '../../support/manual-clock.ts'
@@ -39,9 +39,9 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     drvOf = new Map(all.split('\n').filter((l) => l.endsWith('.drv')).map((p) => [name(p), p]))
     dependents = (over = {}) => new StoreDependents({
       log,
-      referrers: async (p) => {
-        over.queries?.push(name(p))
-        return await nixStoreReferrers(store)(p)
+      referrers: async (paths) => {
+        over.queries?.push(paths.map(name).join(' '))
+        return await nixStoreReferrers(store)(paths)
       },
       read: async (p) => await readDerivation(p, (q) => join(dir, 'store', q)),
       exists: over.exists ?? (async () => false),
@@ -104,15 +104,34 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     expect(queries).toEqual(['binutils'])
   })
 
-  it('runs no more queries nobody waits for than it was told to, leaving the rest for a later time', async () => {
+  it('runs no more queries nobody waits for than it was told to; those asked about meanwhile go together in the next', async () => {
     const queries: string[] = []
     const later = dependents({ queries, maxBackgroundQueries: 1 })
     expect(await later.of(drv('docs'), { waitForStore: false })).toBeUndefined()
+    expect(await later.of(drv('libc'), { waitForStore: false })).toBeUndefined()
     expect(await later.of(drv('gcc'), { waitForStore: false })).toBeUndefined()
     expect(queries).toEqual(['docs'])
-    await later.of(drv('docs'))
-    expect(await later.of(drv('gcc'), { waitForStore: false })).toBeUndefined()
-    expect(queries).toEqual(['docs', 'gcc'])
+    await vi.waitFor(async () => { expect(await later.of(drv('gcc'), { waitForStore: false })).toBeDefined() })
+    expect(queries).toEqual(['docs', 'libc gcc'])
+    // gcc waits for libc's dependents too: one query read both, and which waits for which.
+    const shape = (d: PendingDependents | undefined): Record<string, string[]> => Object.fromEntries([...d?.users ?? []].map(([k, v]) => [name(k), v.map(name).sort()]))
+    expect(shape(await later.of(drv('gcc')))).toEqual(shape(await dependents().of(drv('gcc'))))
+    expect(shape(await later.of(drv('libc')))).toEqual({ libc: ['profile'], profile: [] })
+    expect(queries).toEqual(['docs', 'libc gcc'])
+  })
+
+  it('asks one by one when a query for several finds more dependents than it will read', async () => {
+    const queries: string[] = []
+    const few = dependents({ maxDependents: 1, maxBackgroundQueries: 1, queries })
+    await few.of(drv('profile'), { waitForStore: false })
+    await few.of(drv('gcc'), { waitForStore: false })
+    await few.of(drv('docs'), { waitForStore: false })
+    // libc and the profile wait for gcc, the profile for docs: two together, one for docs alone.
+    await vi.waitFor(() => { expect(queries).toHaveLength(4) })
+    expect(queries).toEqual(['profile', 'gcc docs', 'gcc', 'docs'])
+    expect(await few.of(drv('gcc'))).toBeUndefined()
+    expect(await few.of(drv('docs'))).toBeDefined()
+    expect(queries).toHaveLength(4)
   })
 
   it('sees a dependent a later evaluation adds once what it read is no longer fresh', async () => {
