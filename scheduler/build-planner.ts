@@ -4,12 +4,13 @@ import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
-import { isDrvPath } from './derivation.ts'
+import { goalKey, isDrvPath } from './derivation.ts'
 import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
 import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
@@ -47,7 +48,17 @@ export interface DecideAnswer {
   host?: string
   nixLine?: string
   reservation?: string
+  /**
+   * With `forecast`: the derivations Nix will ask about next in this round, in order, that the
+   * hook may itself tell to keep waiting (decline), reporting them as `served` next time.
+   */
+  declines?: string[]
+  /** With `declines`: when the agent answered, on its clock (ms); the hook reports them served as of then. */
+  at?: number
 }
+
+/** What the hook may report served in one request; beyond that the agent's waiters only age. */
+export const MAX_SERVED = 1024
 
 const latest = (...ends: Array<number | undefined>): number | undefined => {
   const known = ends.filter((e) => e !== undefined)
@@ -57,9 +68,9 @@ const latest = (...ends: Array<number | undefined>): number | undefined => {
 const object = (params: unknown): Record<string, unknown> =>
   typeof params === 'object' && params !== null && !Array.isArray(params) ? params as Record<string, unknown> : {}
 
-function strings (value: unknown, what: string): string[] | undefined {
+function strings (value: unknown, what: string, max = 256): string[] | undefined {
   if (value === undefined) return undefined
-  if (!Array.isArray(value) || value.length > 256 || value.some((v) => typeof v !== 'string')) throw new UsageError(`${what} must be a list of strings`)
+  if (!Array.isArray(value) || value.length > max || value.some((v) => typeof v !== 'string')) throw new UsageError(`${what} must be a list of at most ${max} strings`)
   return value as string[]
 }
 
@@ -103,9 +114,17 @@ export class BuildPlanner {
     if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
     const { localBuilds, waiting } = this.components
     const drvPath = p.drvPath
-    // First: a local build found finished here tells `waiting` that Nix is asking its waiters again.
+    const served = strings(p.served, 'served', MAX_SERVED) ?? []
+    if (served.some((s) => !isDrvPath(s))) throw new UsageError('served must be derivation paths')
+    if (p.servedAt !== undefined && !Number.isFinite(p.servedAt)) throw new UsageError('servedAt must be a time')
+    const nowMs = this.components.clock.now()
+    const now = nowMs / 1000
+    // Told to keep waiting when the agent answered ahead, not now: a build that ended since then
+    // has Nix ask them again, as it would have had the agent answered them one by one.
+    const servedAt = Math.min(now, Math.max(now - 60, Number(p.servedAt ?? nowMs) / 1000))
+    for (const s of served) waiting.askedAgain(s, servedAt)
+    // Then: a local build found finished here tells `waiting` that Nix is asking its waiters again.
     const localRunning = await localBuilds.running(drvPath)
-    const now = this.components.clock.now() / 1000
     waiting.asked(drvPath, now)
     const name = BuildHistory.nameOf(drvPath)
     const request: BuildRequest = {
@@ -125,6 +144,11 @@ export class BuildPlanner {
       const local = await this.components.local()
       candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn() })
     }
+    // Told to keep waiting by the hook, not asked: the chain the store has found since, as an ask would.
+    for (const { key, build } of waiting.withoutChain(served)) {
+      const chain = await this.chainOf(key, { ...request, ...build }, candidates, false)
+      if (chain !== undefined) waiting.setChain(key, chain)
+    }
     request.queue = waiting.queue(now, candidates)
     // Told to wait whatever its chain, Nix need not wait for a query of the store (20 ms): that
     // runs meanwhile, and the chain counts from the next time Nix asks.
@@ -142,7 +166,13 @@ export class BuildPlanner {
     // `local` without a slot has Nix wait for one of its builds to end; a postpone, for its next poll.
     if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now)
     if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now)
-    if (decision.kind !== 'remote') return { kind: decision.kind }
+    if (decision.kind !== 'remote') {
+      if (p.forecast !== true) return { kind: decision.kind }
+      const startedHere = decision.kind === 'local' && request.amWilling
+      const after = startedHere ? candidates.map((c) => c.local ? { ...c, slotsInUse: c.slotsInUse + 1, endsIn: localBuilds.endsIn() } : c) : candidates
+      const amWilling = p.amWilling && (maxJobs === undefined || localRunning + (startedHere ? 1 : 0) < maxJobs)
+      return { kind: decision.kind, declines: this.roundAhead(drvPath, { ...request, amWilling }, after, now), at: nowMs }
+    }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)
     if (chosen === undefined) {
       waiting.wait(drvPath, request, 'poll', now)
@@ -154,6 +184,26 @@ export class BuildPlanner {
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
       reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel })
     }
+  }
+
+  /** The rest of Nix's round of questions after `drvPath`, answered ahead as the state is now. */
+  private roundAhead (drvPath: string, request: BuildRequest, candidates: Candidate[], now: number): string[] {
+    const { localBuilds, reservations, waiting } = this.components
+    return forecastDeclines({
+      after: goalKey(drvPath),
+      goalKey,
+      waiting,
+      candidates,
+      common: {
+        amWilling: request.amWilling,
+        typicalWork: request.typicalWork,
+        typicalBigParallelWork: request.typicalBigParallelWork,
+        runningChainsEndIn: latest(localBuilds.chainsEndIn(), reservations.chainsEndIn())
+      },
+      now,
+      policy: this.init.plan,
+      maxPlans: FORECAST_PLANS
+    }).declines
   }
 
   /** The hook's word that a remote build ended: its wall time teaches the history. */

@@ -13,6 +13,15 @@ export function isDrvPath (path: string): boolean {
   return DRV_PATH.test(path)
 }
 
+/**
+ * Where Nix's worker puts a derivation's goal in each round of goals it wakes: by the name in
+ * its path, then the whole path (`DerivationGoal::key`, "b$NAME$PATH"; every character a name
+ * may hold sorts after "$", so comparing these strings orders goals as Nix does).
+ */
+export function goalKey (drvPath: string): string {
+  return `${drvPath.replace(/^.*\/[0-9a-z]{32}-/, '')}$${drvPath}`
+}
+
 /** What the planner reads from a .drv file. */
 export interface DerivationFacts {
   /** The output paths it will produce; none when they are not fixed in advance. */

@@ -47,6 +47,48 @@ export class WaitingBuilds {
     this.byKey.set(key, { system, requiredFeatures, expectedWork, chainAfter, askedAt: now, until })
   }
 
+  /**
+   * The hook told Nix to keep waiting with `key` itself, as the agent had answered in advance
+   * (`forecastDeclines`): Nix asks again at the next end, as after any decline.
+   */
+  askedAgain (key: string, now: number): void {
+    const w = this.byKey.get(key)
+    if (w !== undefined) this.byKey.set(key, { ...w, askedAt: now, until: 'build-end' })
+  }
+
+  /**
+   * Waiters whose chain was not known when they were told to wait: the store had not answered
+   * yet. Nix asking again would have brought it; answered ahead, the agent looks it up itself.
+   */
+  withoutChain (keys: readonly string[]): Array<{ key: string, build: QueuedBuild }> {
+    return keys.flatMap((key) => {
+      const w = this.byKey.get(key)
+      return w === undefined || w.chainAfter !== undefined ? [] : [{ key, build: { system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork } }]
+    })
+  }
+
+  /** The chain after a waiter, found since it was told to wait. */
+  setChain (key: string, chainAfter: number): void {
+    const w = this.byKey.get(key)
+    if (w !== undefined) this.byKey.set(key, { ...w, chainAfter })
+  }
+
+  /** The builds waiting for a build to end, with what planBuild needs of each. */
+  buildEndWaiters (): Array<{ key: string, build: QueuedBuild }> {
+    return [...this.byKey].filter(([, w]) => w.until === 'build-end').map(([key, w]) => ({
+      key,
+      build: { system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork, chainAfter: w.chainAfter }
+    }))
+  }
+
+  /** A copy to try answers on without changing what the agent knows. */
+  clone (): WaitingBuilds {
+    const copy = new WaitingBuilds(this.pollSeconds, this.forgetAfter)
+    for (const [key, w] of this.byKey) copy.byKey.set(key, w)
+    copy.lastEnd = this.lastEnd
+    return copy
+  }
+
   /** A build of this master ended (the hook released it, or its outputs appeared). */
   buildEnded (now: number): void {
     this.lastEnd = Math.max(this.lastEnd, now)

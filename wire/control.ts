@@ -20,8 +20,11 @@ export type ControlResponse =
 
 export const CONTROL_METHODS: readonly ControlMethod[] = ['peers', 'self', 'builders', 'decide', 'release']
 
-/** A request is tiny; anything bigger is not from our CLI. */
-export const MAX_CONTROL_REQUEST_BYTES = 16_384
+/**
+ * Requests are small; the largest, the hook's `decide` reporting the waits it answered itself,
+ * holds at most MAX_SERVED derivation paths (up to 223 bytes each). Anything bigger is not ours.
+ */
+export const MAX_CONTROL_REQUEST_BYTES = 256 * 1024
 
 export function parseControlRequest (line: string): ControlRequest {
   const value: unknown = JSON.parse(line)

@@ -1,11 +1,12 @@
 import { BuildmeshError } from '../../common/errors.ts'
+import { isDrvPath } from '../../scheduler/derivation.ts'
 import { machineHost, type BuilderScope } from './builders.ts'
 import type { TryRequest } from './messages.ts'
 
 /** What the hook does with one `try`, decided from the agent's answer. */
 export type Plan =
   /** Answer Nix at once: `decline` builds here (or waits for a local slot), `postpone` asks again later. */
-  | { kind: 'answer', reply: 'decline' | 'postpone', decided: 'local' | 'impossible' | 'postpone' }
+  | { kind: 'answer', reply: 'decline' | 'postpone', decided: 'local' | 'impossible' | 'postpone', declines: string[], at: number | undefined }
   /** Let Nix's own hook build it on this one machine. */
   | { kind: 'remote', host: string, nixLine: string, reservation: string | undefined }
 
@@ -16,15 +17,29 @@ export class BadDecisionError extends BuildmeshError {
   }
 }
 
-/** The `decide` request of the agent's control protocol. */
-export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined): Record<string, unknown> {
+/** The builds the hook told to keep waiting itself, and when the agent had answered them ahead. */
+export interface Served {
+  drvPaths: string[]
+  answeredAt: number | undefined
+}
+
+/** More than a round holds: the agent answers ahead only for builds it told to wait. */
+const MAX_DECLINES = 4096
+
+/**
+ * The `decide` request of the agent's control protocol; it asks the agent to answer the rest of
+ * the round ahead, and reports the builds the hook told to keep waiting since it last asked.
+ */
+export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined, served: Served = { drvPaths: [], answeredAt: undefined }): Record<string, unknown> {
   return {
     ...(maxJobs === undefined ? {} : { maxJobs }),
     system: request.system,
     requiredFeatures: request.requiredFeatures,
     amWilling: request.amWilling,
     drvPath: request.drvPath,
-    ...(scope.kind === 'hosts' ? { allowedHosts: scope.hosts } : {})
+    ...(scope.kind === 'hosts' ? { allowedHosts: scope.hosts } : {}),
+    forecast: true,
+    ...(served.drvPaths.length > 0 ? { served: served.drvPaths, ...(served.answeredAt === undefined ? {} : { servedAt: served.answeredAt }) } : {})
   }
 }
 
@@ -36,13 +51,14 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
  */
 export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
   if (typeof answer !== 'object' || answer === null) throw new BadDecisionError('not an object')
-  const { kind, host, nixLine, reservation } = answer as Record<string, unknown>
+  const { kind, host, nixLine, reservation, declines = [], at } = answer as Record<string, unknown>
+  if (at !== undefined && !Number.isFinite(at)) throw new BadDecisionError('at is not a time')
   switch (kind) {
     case 'local':
     case 'impossible':
-      return { kind: 'answer', reply: 'decline', decided: kind }
+      return { kind: 'answer', reply: 'decline', decided: kind, declines: drvPaths(declines), at: at as number | undefined }
     case 'postpone':
-      return { kind: 'answer', reply: 'postpone', decided: kind }
+      return { kind: 'answer', reply: 'postpone', decided: kind, declines: drvPaths(declines), at: at as number | undefined }
     case 'remote': {
       if (typeof nixLine !== 'string' || nixLine.length === 0 || nixLine.length > 16_384) throw new BadDecisionError('remote without a machine line')
       if (/[\n\r;#\0]/.test(nixLine)) throw new BadDecisionError('the machine line holds a line break, ; or #')
@@ -56,4 +72,10 @@ export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
     default:
       throw new BadDecisionError(`unknown kind ${JSON.stringify(kind)}`)
   }
+}
+
+function drvPaths (value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_DECLINES) throw new BadDecisionError('declines is not a list of derivations')
+  for (const v of value) if (typeof v !== 'string' || !isDrvPath(v)) throw new BadDecisionError('declines holds something other than a derivation path')
+  return value as string[]
 }

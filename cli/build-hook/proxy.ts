@@ -6,6 +6,7 @@ import { encodeSettings, encodeTry, readSettings, readTry, settingValue, withSet
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
 import type { RealHook, StderrMode } from './real-hook.ts'
+import { StandingDeclines } from './standing-declines.ts'
 
 export interface BuildHookComponents {
   /** What Nix writes to the hook: its stdin. */
@@ -18,6 +19,8 @@ export interface BuildHookComponents {
   /** Starts Nix's own build hook. */
   startRealHook: (mode: StderrMode) => Promise<RealHook>
   log: NixLog
+  /** Milliseconds on a clock that only moves forward; what the agent answered ahead holds a while. */
+  now?: () => number
 }
 
 export interface BuildHookInit {
@@ -34,7 +37,8 @@ type RemoteOutcome =
 const DECIDED = {
   local: 'build here',
   impossible: 'no machine can build it',
-  postpone: 'every machine that can build it is busy: later'
+  postpone: 'every machine that can build it is busy: later',
+  ahead: 'still waits, as the agent answered ahead'
 } as const
 
 const exitCode = ({ code, signal }: { code: number | null, signal: NodeJS.Signals | null }): number =>
@@ -51,11 +55,13 @@ export class BuildHookProxy {
   private readonly components: BuildHookComponents
   private readonly init: BuildHookInit
   private readonly reader: WireReader
+  private readonly standing: StandingDeclines
 
   constructor (components: BuildHookComponents, init: BuildHookInit) {
     this.components = components
     this.init = init
     this.reader = new WireReader(components.input)
+    this.standing = new StandingDeclines(components.now ?? (() => performance.now()))
   }
 
   /** Serves Nix until it is done with this hook; resolves to the hook's exit code. */
@@ -81,9 +87,14 @@ export class BuildHookProxy {
     for (;;) {
       const request = await readTry(this.reader)
       if (request === null) return 0
+      if (this.standing.serves(request.drvPath, request.amWilling)) {
+        log(NixLevel.talkative, `${request.drvPath}: ${DECIDED.ahead}`)
+        this.answer('decline')
+        continue
+      }
       let plan: Plan
       try {
-        plan = planFromAnswer(await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings))), scope)
+        plan = planFromAnswer(await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed())), scope)
       } catch (err) {
         log(NixLevel.warn, `the agent cannot decide (${(err as Error).message}); Nix's own build hook takes over`)
         return await this.handOver(settings, request)
@@ -91,6 +102,7 @@ export class BuildHookProxy {
       if (plan.kind === 'answer') {
         log(NixLevel.talkative, `${request.drvPath}: ${DECIDED[plan.decided]}`)
         this.answer(plan.reply)
+        this.standing.replace(plan.declines, request.amWilling, plan.at)
         continue
       }
       log(NixLevel.talkative, `${request.drvPath}: build on ${plan.host}`)

@@ -180,4 +180,20 @@ in [ compiler prep (job "${lan.prefix}-app" "2" [ compiler ]) (job "${lan.prefix
     }
     expect(build.log).not.toContain('cannot decide')
   })
+
+  it('tells Nix itself to keep waiting where the agent answered the round ahead, and still builds everything where the agent chose', async () => {
+    const m = lan.host('m')
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-ahead`, 12, 3)
+    const build = await nixBuild(m, jobs, ['--max-jobs', '1', '--builders', `@${master.nixFile}`, '-v'])
+    const answers = (what: RegExp): number => (build.log.match(what) ?? []).length
+    const ahead = answers(/^buildmesh: \/nix\/store\/\S+\.drv: still waits, as the agent answered ahead$/gm)
+    const all = answers(/^buildmesh: \/nix\/store\/\S+\.drv: /gm)
+    console.info(`agent deciding, 12 x 3 s, --max-jobs 1: ${summary(build)}; ${ahead} of ${all} answers given ahead`)
+    expect(build.outputs).toHaveLength(12)
+    expect(new Set(build.outputs.map((o) => o.builtOn))).toEqual(new Set(['m', 'b1', 'b2']))
+    // Five slots for twelve builds: after every end Nix asks each waiter again, and only the
+    // first of a round needs the agent while nothing is free.
+    expect(ahead, 'answers the hook gave itself').toBeGreaterThanOrEqual(6)
+    expect(build.log).not.toContain('cannot decide')
+  })
 })

@@ -49,7 +49,7 @@ describe('control socket', () => {
     const path = await serve({ peers: () => ['still here'] })
     expect(JSON.parse(await rawExchange(path, 'not json\n'))).toMatchObject({ ok: false, code: 'ERR_REQUEST' })
     expect(JSON.parse(await rawExchange(path, '{"method":"shutdown"}\n'))).toMatchObject({ ok: false, error: 'unknown method "shutdown"' })
-    expect(JSON.parse(await rawExchange(path, 'x'.repeat(20_000)))).toMatchObject({ ok: false, error: 'request too large' })
+    expect(JSON.parse(await rawExchange(path, 'x'.repeat(300_000)))).toMatchObject({ ok: false, error: 'request too large' })
     expect(await askAgent(path, 'peers')).toEqual(['still here'])
   })
 

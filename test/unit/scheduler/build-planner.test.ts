@@ -263,6 +263,34 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ allowedHosts: ['static-builder.lan', '10.9.0.3'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
   })
 
+  it('answers the rest of a round ahead: the waiters after the one asked, told to keep waiting as each would be', async () => {
+    const { planner, join, store } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2', { slotsInUse: 1 })
+    expect((await planner.decide(request({ drvPath: drv(1), maxJobs: 1, amWilling: true }))).kind).toBe('local')
+    for (const n of [4, 2, 3]) expect(await planner.decide(request({ drvPath: drv(n), maxJobs: 1, amWilling: false }))).toEqual({ kind: 'local' })
+    // Nix asks its waiters again, in the order of their goals; every slot is still taken.
+    expect(await planner.decide(request({ drvPath: drv(2), maxJobs: 1, amWilling: false, forecast: true }))).toEqual({ kind: 'local', declines: [drv(3), drv(4)], at: expect.any(Number) })
+    // The hook answered 3 itself; 4 it did not (Nix asked something else first).
+    expect(await planner.decide(request({ drvPath: drv(5), maxJobs: 1, amWilling: false, forecast: true, served: [drv(3)] }))).toEqual({ kind: 'local', declines: [], at: expect.any(Number) })
+    // The master's build ended: its free slot goes to the first waiter Nix asks, and the round
+    // after it is answered ahead as the master's slot is taken again.
+    store.add(drv(1).replace(/\.drv$/, '-out'))
+    expect(await planner.decide(request({ drvPath: drv(2), maxJobs: 1, amWilling: true, forecast: true }))).toEqual({ kind: 'local', declines: [drv(3), drv(4), drv(5)], at: expect.any(Number) })
+    await expect(planner.decide(request({ served: ['/etc/passwd'] }))).rejects.toThrow(/served/)
+    await expect(planner.decide(request({ served: 'x' }))).rejects.toThrow(/served/)
+  })
+
+  it('looks up the chain of a build the hook told to keep waiting, as Nix asking again would have had it', async () => {
+    const asked: Array<[string, boolean | undefined]> = []
+    const { planner, join } = await setup(4, { of: async (drvPath, options) => { asked.push([drvPath, options?.waitForStore]); return undefined } })
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2', { slotsInUse: 1 })
+    await planner.decide(request({ drvPath: drv(1), maxJobs: 1, amWilling: true }))
+    await planner.decide(request({ drvPath: drv(2), maxJobs: 1, amWilling: false }))
+    asked.length = 0
+    await planner.decide(request({ drvPath: drv(3), maxJobs: 1, amWilling: false, served: [drv(2)] }))
+    expect(asked).toEqual([[drv(2), false], [drv(3), false]])
+  })
+
   it('says impossible for a system nobody builds, and refuses malformed requests', async () => {
     const { planner } = await setup()
     expect(await planner.decide(request({ system: 'riscv64-linux' }))).toEqual({ kind: 'impossible' })

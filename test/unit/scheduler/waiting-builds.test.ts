@@ -48,4 +48,17 @@ describe('WaitingBuilds', () => {
     waiting.asked('other', 61)
     expect(waiting.queue(61, [])).toEqual([{ ...build(100), askedAgainIn: 5 }])
   })
+
+  it('lists the builds waiting for a build to end, takes a served answer as asked again, and copies without sharing', () => {
+    const waiting = new WaitingBuilds(5)
+    waiting.wait('a', build(100), 'build-end', 10)
+    waiting.wait('b', build(1), 'poll', 10)
+    expect(waiting.buildEndWaiters()).toEqual([{ key: 'a', build: build(100) }])
+    waiting.buildEnded(12)
+    const copy = waiting.clone()
+    waiting.askedAgain('a', 13)
+    waiting.askedAgain('gone', 13)
+    expect(waiting.queue(13, [{ endsIn: [2] }]).map((q) => q.askedAgainIn)).toEqual([2, 2])
+    expect(copy.queue(13, [{ endsIn: [2] }]).map((q) => q.askedAgainIn)).toEqual([0, 2])
+  })
 })

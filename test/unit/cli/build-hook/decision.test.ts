@@ -5,19 +5,30 @@ import { decideParams, planFromAnswer } from '../../../../cli/build-hook/decisio
 const line = 'ssh-ng://root@10.77.0.2 x86_64-linux /k 2 1 - - AAAA'
 const agent: BuilderScope = { kind: 'agent' }
 const listed: BuilderScope = { kind: 'hosts', hosts: ['10.77.0.2', '10.77.0.3'], otherStores: false }
+const WAITER = '/nix/store/00000000000000000000000000000002-waiter.drv'
 const request = { amWilling: false, system: 'x86_64-linux', drvPath: '/nix/store/abc-j.drv', requiredFeatures: ['kvm'] }
 
 describe('the agent\'s decision', () => {
   it('asks with the request, and with allowed hosts only when the builders setting lists them', () => {
-    expect(decideParams(request, agent, undefined)).toEqual({ system: 'x86_64-linux', requiredFeatures: ['kvm'], amWilling: false, drvPath: '/nix/store/abc-j.drv' })
+    expect(decideParams(request, agent, undefined)).toEqual({ system: 'x86_64-linux', requiredFeatures: ['kvm'], amWilling: false, drvPath: '/nix/store/abc-j.drv', forecast: true })
     expect(decideParams(request, listed, undefined)).toEqual({ ...decideParams(request, agent, undefined), allowedHosts: ['10.77.0.2', '10.77.0.3'] })
     expect(decideParams(request, agent, 3)).toEqual({ ...decideParams(request, agent, undefined), maxJobs: 3 })
   })
 
+  it('reports the builds it told to keep waiting itself, when there are any', () => {
+    expect(decideParams(request, agent, undefined, { drvPaths: [WAITER], answeredAt: 1234 })).toEqual({ ...decideParams(request, agent, undefined), served: [WAITER], servedAt: 1234 })
+    expect(decideParams(request, agent, undefined, { drvPaths: [], answeredAt: 1234 })).not.toHaveProperty('served')
+  })
+
+  it('takes the agent\'s answers ahead with a decline or a postpone', () => {
+    expect(planFromAnswer({ kind: 'local', declines: [WAITER], at: 1234 }, agent)).toEqual({ kind: 'answer', reply: 'decline', decided: 'local', declines: [WAITER], at: 1234 })
+    expect(planFromAnswer({ kind: 'postpone', declines: [WAITER] }, agent)).toMatchObject({ declines: [WAITER] })
+  })
+
   it.each([
-    [{ kind: 'local' }, { kind: 'answer', reply: 'decline', decided: 'local' }],
-    [{ kind: 'impossible' }, { kind: 'answer', reply: 'decline', decided: 'impossible' }],
-    [{ kind: 'postpone' }, { kind: 'answer', reply: 'postpone', decided: 'postpone' }],
+    [{ kind: 'local' }, { kind: 'answer', reply: 'decline', decided: 'local', declines: [], at: undefined }],
+    [{ kind: 'impossible' }, { kind: 'answer', reply: 'decline', decided: 'impossible', declines: [], at: undefined }],
+    [{ kind: 'postpone' }, { kind: 'answer', reply: 'postpone', decided: 'postpone', declines: [], at: undefined }],
     [{ kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: 'r-1' }, { kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: 'r-1' }],
     [{ kind: 'remote', nixLine: line }, { kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: undefined }]
   ])('%j becomes %j', (answer, plan) => {
@@ -33,7 +44,11 @@ describe('the agent\'s decision', () => {
     [{ kind: 'remote', nixLine: 'http://cache x86_64-linux' }, /not an SSH store/],
     [{ kind: 'remote', host: '10.77.0.3', nixLine: line }, /host 10.77.0.3 is not the machine line's 10.77.0.2/],
     [{ kind: 'remote', nixLine: line.replace('10.77.0.2', '10.77.0.9') }, /10.77.0.9 is not among the builders Nix allows/],
-    [{ kind: 'remote', nixLine: line, reservation: 7 }, /bad reservation id/]
+    [{ kind: 'remote', nixLine: line, reservation: 7 }, /bad reservation id/],
+    [{ kind: 'local', declines: WAITER }, /declines is not a list/],
+    [{ kind: 'local', declines: ['/etc/passwd'] }, /other than a derivation path/],
+    [{ kind: 'postpone', declines: [WAITER, 7] }, /other than a derivation path/],
+    [{ kind: 'local', declines: [WAITER], at: 'now' }, /at is not a time/]
   ])('refuses %j', (answer, why) => {
     expect(() => planFromAnswer(answer, listed)).toThrow(why)
   })

@@ -55,7 +55,7 @@ describe('the build hook proxy', () => {
     expect(await running).toBe(0)
     expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# decline', '# postpone'])
     expect(calls).toEqual([1, 2, 3].map((n) => ['decide', {
-      maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: n !== 3, drvPath: nixTry(n).request.drvPath, allowedHosts: ['10.0.0.1', '10.0.0.2']
+      maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: n !== 3, drvPath: nixTry(n).request.drvPath, allowedHosts: ['10.0.0.1', '10.0.0.2'], forecast: true
     }]))
     expect(await fake.records()).toEqual([])
   })
@@ -83,8 +83,36 @@ describe('the build hook proxy', () => {
     ])
     // The agent's own file leaves it the whole choice: no allowed hosts. The slot is given back.
     expect(calls).toEqual([
-      ['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: nixTry(1).request.drvPath }],
+      ['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: nixTry(1).request.drvPath, forecast: true }],
       ['release', { reservation: 'r-1' }]
+    ])
+  })
+
+  it('tells Nix to keep waiting itself where the agent answered ahead, within one round, and reports it next time', async () => {
+    const drv = (n: number): string => nixTry(n).request.drvPath
+    const running = proxy([
+      { kind: 'local', declines: [drv(2), drv(4), drv(5)] },
+      { kind: 'local', declines: [drv(4), drv(6)] },
+      { kind: 'local' },
+      { kind: 'local' }
+    ]).run()
+    input.end(Buffer.concat([
+      nixSettings(`@${AGENT_FILE}`),
+      // A round: 2 was answered ahead; 3 was not, so the agent is asked, and its answer ahead replaces the first.
+      ...[1, 2, 3, 4].map((n) => nixTry(n, false).bytes),
+      // 6 comes after the last asked, but with another amWilling: another round.
+      nixTry(6, true).bytes,
+      // 2 comes before the last asked: a new round, where nothing answered ahead holds.
+      nixTry(2, false).bytes
+    ]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(Array(6).fill('# decline'))
+    expect(output.text).toContain(`${drv(2)}: still waits, as the agent answered ahead`)
+    expect(calls.map(([, params]) => [(params as { drvPath: string }).drvPath, (params as { served?: string[] }).served])).toEqual([
+      [drv(1), undefined],
+      [drv(3), [drv(2)]],
+      [drv(6), [drv(4)]],
+      [drv(2), undefined]
     ])
   })
 
