@@ -83,10 +83,19 @@ async function build (host: Host, tag: string, expression: string, options: stri
   return { seconds, stderr: result.stderr }
 }
 
+interface Answers {
+  all: number
+  /** Those the hook gave itself, as the agent had answered ahead. */
+  ahead: number
+}
+
 /** Our hook's answers in one more run, at `-v`, where it names each: the timed runs are quiet, as users run Nix. */
-async function countAnswers (host: Host, tag: string, expression: string, options: string[]): Promise<number> {
+async function countAnswers (host: Host, tag: string, expression: string, options: string[]): Promise<Answers> {
   const { stderr } = await build(host, tag, expression, ['-v', ...options])
-  return (stderr.match(/^buildmesh: \/nix\/store\/\S+\.drv: /gm) ?? []).length
+  return {
+    all: (stderr.match(/^buildmesh: \/nix\/store\/\S+\.drv: /gm) ?? []).length,
+    ahead: (stderr.match(/^buildmesh: \/nix\/store\/\S+\.drv: still waits, as the agent answered ahead/gm) ?? []).length
+  }
 }
 
 async function main (): Promise<void> {
@@ -110,7 +119,7 @@ async function main (): Promise<void> {
       ['mesh build-hook', ['--builders', `@${nixFile}`, '--option', 'build-hook', hook]]
     ] as const
     type Kind = typeof kinds[number][0]
-    const measure = async (what: string, count: number, expression: (tag: string) => string): Promise<{ runs: Map<Kind, Run[]>, answers: number }> => {
+    const measure = async (what: string, count: number, expression: (tag: string) => string): Promise<{ runs: Map<Kind, Run[]>, answers: Answers }> => {
       const runs = new Map<Kind, Run[]>(kinds.map(([kind]) => [kind, []]))
       for (let run = 1; run <= count; run++) {
         // Rotate which goes first, so a first-of-round effect does not land on one kind.
@@ -123,7 +132,7 @@ async function main (): Promise<void> {
       }
       const tag = `${lan.prefix}-${what}-counted`
       const answers = await countAnswers(m, tag, expression(tag), [...kinds[2][1]])
-      process.stderr.write(`${what}: ${answers} answers from the agent\n`)
+      process.stderr.write(`${what}: ${answers.all} answers, ${answers.ahead} of them answered ahead\n`)
       return { runs, answers }
     }
     const graphs = [
@@ -138,8 +147,8 @@ async function main (): Promise<void> {
     const lines = [
       `hook bench: ${nixVersion}, --max-jobs ${MAX_JOBS}, derivations that build nothing, ${availableParallelism()} cores, 1-min load ${loadBefore} before, ${await loadAverage()} after`,
       '',
-      row(['nix-build of', 'through', 'median s', 'min s', 'max s', 'runs', 'answers', 'ms per answer', '/ Nix\'s own hook']),
-      row(['---', '---', '---', '---', '---', '---', '---', '---', '---'])
+      row(['nix-build of', 'through', 'median s', 'min s', 'max s', 'runs', 'answers', 'answered ahead', 'ms per answer', '/ Nix\'s own hook']),
+      row(['---', '---', '---', '---', '---', '---', '---', '---', '---', '---'])
     ]
     for (const { what, runs, answers: counted } of graphs) {
       const floor = median(seconds(runs.get('Nix, no builders')))
@@ -149,7 +158,8 @@ async function main (): Promise<void> {
         const t = median(seconds(rs))
         const answers = kind === 'mesh build-hook' ? counted : undefined
         lines.push(row([what, kind, t.toFixed(2), Math.min(...seconds(rs)).toFixed(2), Math.max(...seconds(rs)).toFixed(2), String(rs.length),
-          answers === undefined ? '-' : String(answers), answers === undefined ? '-' : ((t - floor) * 1000 / answers).toFixed(2),
+          answers === undefined ? '-' : String(answers.all), answers === undefined ? '-' : String(answers.ahead),
+          answers === undefined ? '-' : ((t - floor) * 1000 / answers.all).toFixed(2),
           kind === 'Nix, no builders' ? '-' : (t / nixHook).toFixed(2)]))
       }
     }

@@ -21,6 +21,10 @@ export type HookReply = (
 ) & {
   /** The hook read the store before it answered, which Nix waited for too (HookCosts.storeQuerySeconds). */
   readStore?: boolean
+  /** The hook answered itself, as the agent had answered ahead (HookCosts.servedSeconds). */
+  served?: boolean
+  /** Waiters the agent weighed against its queue to answer ahead (HookCosts.planAheadSeconds). */
+  plansAhead?: number
 }
 
 /** A build as the master saw it start: no more than it can know. */

@@ -30,6 +30,10 @@ export interface HookCosts {
   newHookSeconds: number
   /** Seconds more for an answer the hook reads the store for first (`readStore`). */
   storeQuerySeconds?: number
+  /** Seconds, instead of answerSeconds, for an answer the hook gives itself (`served`). */
+  servedSeconds?: number
+  /** Seconds more for each waiter the agent weighed to answer ahead (`plansAhead`). */
+  planAheadSeconds?: number
 }
 
 export const FREE_HOOK: HookCosts = { answerSeconds: 0, newHookSeconds: 0 }
@@ -112,7 +116,9 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook, co
     }
     hookCalls++
     const reply = hook({ amWilling, system: d.system, requiredFeatures: d.requiredFeatures, name: d.name, pastWork: d.pastWork }, view())
-    waitForHook(costs.answerSeconds + (reply.readStore === true ? costs.storeQuerySeconds ?? 0 : 0))
+    waitForHook(reply.served === true
+      ? costs.servedSeconds ?? costs.answerSeconds
+      : costs.answerSeconds + (reply.readStore === true ? costs.storeQuerySeconds ?? 0 : 0) + (reply.plansAhead ?? 0) * (costs.planAheadSeconds ?? 0))
     if (reply.kind === 'accept') {
       const m = byName.get(reply.machine)
       if (m === undefined || m.local || !matches(m, d.system, d.requiredFeatures)) throw new Error(`${d.name} accepted for ${reply.machine}, which cannot build it`)

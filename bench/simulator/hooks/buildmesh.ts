@@ -1,7 +1,10 @@
 import { chainAfter } from '../../../scheduler/dependents.ts'
 import { canStartNow, defaultPlanPolicy, expectedRate, fastestSeconds, planBuild, runningWork, type Candidate, type PlanPolicy } from '../../../scheduler/plan-build.ts'
 import { chainsEnd, remainingSeconds } from '../../../scheduler/reservations.ts'
+import { FORECAST_PLANS, forecastDeclines } from '../../../scheduler/round-forecast.ts'
+import { StandingDeclines } from '../../../cli/build-hook/standing-declines.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
+import { goalKey } from '../../../scheduler/derivation.ts'
 import type { Hook, HookReply, MachineView } from '../hook.ts'
 
 export interface BuildmeshHookInit {
@@ -96,11 +99,25 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     }
   }
 
+  // The hook process's own answers ahead; Nix starts a new one after each accept.
+  let now = 0
+  let standing = new StandingDeclines(() => now * 1000)
+  const newHook = (): void => { standing = new StandingDeclines(() => now * 1000) }
+
   return (request, pool) => {
+    now = pool.now
+    if (standing.serves(request.name, request.amWilling)) return { kind: 'decline', served: true }
+    const served = standing.takeServed()
+    for (const name of served.drvPaths) waiting.askedAgain(name, (served.answeredAt ?? pool.now * 1000) / 1000)
     noticeEnds(pool.built, pool.now)
     sent.delete(request.name)
     waiting.asked(request.name, pool.now)
     const candidates = pool.machines.map((v) => candidate(v, pool.now))
+    for (const { key, build } of waiting.withoutChain(served.drvPaths)) {
+      if (!storeKnows(key, pool.now)) continue
+      const c = chainOf(key, build.system, candidates)
+      if (c !== undefined) waiting.setChain(key, c)
+    }
     const master = candidates.find((c) => c.local)
     // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
     const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
@@ -114,6 +131,23 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
       chain = known || waitedForStore ? chainOf(request.name, request.system, candidates) : undefined
     }
     const reply = (r: HookReply): HookReply => waitedForStore ? { ...r, readStore: true } : r
+    // What BuildPlanner.decide adds to an answer that keeps Nix's hook: the rest of the round ahead.
+    const ahead = (r: HookReply): HookReply => {
+      const after = pool.machines.map((v) => candidate(v, pool.now))
+      const local = after.find((c) => c.local)
+      const { declines, plans } = forecastDeclines({
+        after: goalKey(request.name),
+        goalKey,
+        waiting,
+        candidates: after,
+        common: { amWilling: request.amWilling && (local === undefined || local.slotsInUse < local.slots), ...typicals, runningChainsEndIn: chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000) },
+        now: pool.now,
+        policy,
+        maxPlans: FORECAST_PLANS
+      })
+      standing.replace(declines, request.amWilling, pool.now * 1000)
+      return reply(plans === 0 ? r : { ...r, plansAhead: plans })
+    }
     const waiter = { ...needs, chainAfter: chain }
     const runningChainsEndIn = chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
     const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn }, candidates, policy)
@@ -123,16 +157,17 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     switch (decision.kind) {
       case 'remote':
         note(candidates.find((c) => c.name === decision.name))
+        newHook()
         return reply({ kind: 'accept', machine: decision.name })
       case 'postpone':
         waiting.wait(request.name, waiter, 'poll', pool.now)
-        return reply({ kind: 'postpone' })
+        return ahead({ kind: 'postpone' })
       case 'local':
         if (amWilling) note(master)
         else waiting.wait(request.name, waiter, 'build-end', pool.now)
-        return reply({ kind: 'decline' })
+        return ahead({ kind: 'decline' })
       case 'impossible':
-        return reply({ kind: 'decline' })
+        return ahead({ kind: 'decline' })
     }
   }
 }

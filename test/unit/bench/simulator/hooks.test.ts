@@ -107,6 +107,20 @@ describe('buildmeshHook', () => {
     busy.machines[0]?.running.splice(0, 1, { name: 'long', startedAt: 100, pastWork: 400, requiredFeatures: [] })
     expect(hook(ask({ name: 'next', amWilling: false, pastWork: 40 }), busy)).toEqual({ kind: 'accept', machine: 'b1' })
   })
+
+
+  it('answers the rest of a round itself where the agent answered ahead, and asks the agent when a new round starts', () => {
+    const hook = buildmeshHook({ history: true })
+    const oneSlot = { ...master, slots: 1 }
+    const full = pool(view(oneSlot, 1), view(machine('b1', 1, 1), 1))
+    expect(hook(ask({ name: 'a', pastWork: 10 }), pool(view(oneSlot), view(machine('b1', 1, 1), 1)))).toEqual({ kind: 'decline' })
+    for (const name of ['d', 'b', 'c']) expect(hook(ask({ name, amWilling: false, pastWork: 10 }), full)).toEqual({ kind: 'decline' })
+    // A round after a build ended: b is asked first; c and d come after it and nothing is free.
+    const answers = ['b', 'c', 'd'].map((name) => hook(ask({ name, amWilling: false, pastWork: 10 }), { ...full, now: 1 }))
+    expect(answers).toEqual([{ kind: 'decline' }, { kind: 'decline', served: true }, { kind: 'decline', served: true }])
+    // b again comes before d, the last asked: a new round, which the agent answers.
+    expect(hook(ask({ name: 'b', amWilling: false, pastWork: 10 }), { ...full, now: 2 })).toEqual({ kind: 'decline' })
+  })
 })
 
 describe('buildmeshHook reading the graph as the agent reads the store', () => {

@@ -147,6 +147,18 @@ describe('simulate', () => {
     expect(result.placements.map((p) => p.start)).toEqual([2.25, 3.5])
   })
 
+  it('charges an answer the hook gave itself its own cost, and an answer ahead the plans the agent weighed', () => {
+    const graph = { name: 'two', derivations: [drv(0, 4), drv(1, 4)] }
+    const asked: number[] = []
+    simulate(graph, [machine('master', true, 1)], (request, pool) => {
+      asked.push(pool.now)
+      return request.name === 'd000' ? { kind: 'decline', plansAhead: 2 } : { kind: 'decline', served: true }
+    }, { answerSeconds: 0.5, newHookSeconds: 0, servedSeconds: 0.125, planAheadSeconds: 0.25 })
+    // d000: 0.5 s and two plans; d001, served: 0.125 s more.
+    expect(asked.slice(0, 2)).toEqual([0, 1])
+    expect(asked[2]).toBe(1.125 + 4)
+  })
+
   it('refuses a hook that overfills a builder', () => {
     const graph = { name: 'two', derivations: [drv(0, 1), drv(1, 1)] }
     const greedy: Hook = () => ({ kind: 'accept', machine: 'b1' })
