@@ -117,14 +117,16 @@ export class BuildPlanner {
     const served = strings(p.served, 'served', MAX_SERVED) ?? []
     if (served.some((s) => !isDrvPath(s))) throw new UsageError('served must be derivation paths')
     if (p.servedAt !== undefined && !Number.isFinite(p.servedAt)) throw new UsageError('servedAt must be a time')
-    const nowMs = this.components.clock.now()
-    const now = nowMs / 1000
     // Told to keep waiting when the agent answered ahead, not now: a build that ended since then
     // has Nix ask them again, as it would have had the agent answered them one by one.
-    const servedAt = Math.min(now, Math.max(now - 60, Number(p.servedAt ?? nowMs) / 1000))
+    const before = this.components.clock.now()
+    const servedAt = Math.min(before, Math.max(before - 60_000, Number(p.servedAt ?? before))) / 1000
     for (const s of served) waiting.askedAgain(s, servedAt)
     // Then: a local build found finished here tells `waiting` that Nix is asking its waiters again.
     const localRunning = await localBuilds.running(drvPath)
+    // After any end learnt just now: what this answer tells to wait was told so after it.
+    const nowMs = this.components.clock.now()
+    const now = nowMs / 1000
     waiting.asked(drvPath, now)
     const name = BuildHistory.nameOf(drvPath)
     const request: BuildRequest = {

@@ -25,20 +25,33 @@ export class WaitingBuilds {
   private readonly forgetAfter: number
   /** When the master last learnt that a build ended: Nix then asks every build-end waiter again. */
   private lastEnd = -Infinity
+  /** The ends it learnt of, the last `forgetAfter` seconds of them. */
+  private ends: number[] = []
+  private readonly roundSeconds: number
 
   /**
    * `pollSeconds` is Nix's `pollInterval`. A waiter not asked about again for `forgetAfter`
-   * seconds has gone away (Nix was stopped, or its own hook took over).
+   * seconds has gone away (Nix was stopped, or its own hook took over). So has a build-end
+   * waiter not asked about again `roundSeconds` after a build ended: Nix asks every one in the
+   * round right after an end, so this one was built meanwhile. That happens: with a local slot
+   * free, Nix gives it to the first goal by name that the hook declined, which may be one the
+   * agent told to wait. Kept, it would hold a claim on every free slot for a minute.
    */
-  constructor (pollSeconds: number, forgetAfter = 60) {
+  constructor (pollSeconds: number, forgetAfter = 60, roundSeconds = 2) {
     this.pollSeconds = pollSeconds
     this.forgetAfter = forgetAfter
+    this.roundSeconds = roundSeconds
   }
 
   /** Nix asks about `key` (a derivation path) again: it waits no more. */
   asked (key: string, now: number): void {
     this.byKey.delete(key)
-    for (const [k, w] of this.byKey) if (w.askedAt < now - this.forgetAfter) this.byKey.delete(k)
+    this.ends = this.ends.filter((e) => e >= now - this.forgetAfter)
+    const roundsOver = this.ends.filter((e) => e <= now - this.roundSeconds)
+    const lastRoundOver = Math.max(-Infinity, ...roundsOver)
+    for (const [k, w] of this.byKey) {
+      if (w.askedAt < now - this.forgetAfter || (w.until === 'build-end' && w.askedAt < lastRoundOver)) this.byKey.delete(k)
+    }
   }
 
   /** The master told Nix to wait with `key`. */
@@ -83,15 +96,17 @@ export class WaitingBuilds {
 
   /** A copy to try answers on without changing what the agent knows. */
   clone (): WaitingBuilds {
-    const copy = new WaitingBuilds(this.pollSeconds, this.forgetAfter)
+    const copy = new WaitingBuilds(this.pollSeconds, this.forgetAfter, this.roundSeconds)
     for (const [key, w] of this.byKey) copy.byKey.set(key, w)
     copy.lastEnd = this.lastEnd
+    copy.ends = [...this.ends]
     return copy
   }
 
   /** A build of this master ended (the hook released it, or its outputs appeared). */
   buildEnded (now: number): void {
     this.lastEnd = Math.max(this.lastEnd, now)
+    this.ends.push(now)
   }
 
   /**

@@ -61,4 +61,20 @@ describe('WaitingBuilds', () => {
     expect(waiting.queue(13, [{ endsIn: [2] }]).map((q) => q.askedAgainIn)).toEqual([2, 2])
     expect(copy.queue(13, [{ endsIn: [2] }]).map((q) => q.askedAgainIn)).toEqual([0, 2])
   })
+
+  it('forgets a build waiting for a slot that Nix did not ask about again in the round after an end: it was built meanwhile', () => {
+    const waiting = new WaitingBuilds(5, 60, 2)
+    waiting.wait('ghost', build(8), 'build-end', 10)
+    waiting.wait('asked', build(3), 'build-end', 10)
+    waiting.wait('sleeps', build(3), 'poll', 10)
+    waiting.buildEnded(11)
+    // Within the round after the end, both may still be asked.
+    waiting.asked('other', 12)
+    expect(waiting.buildEndWaiters().map((w) => w.key)).toEqual(['ghost', 'asked'])
+    waiting.askedAgain('asked', 11.5)
+    // Two seconds on, only the one Nix asked about again still waits; a postponed one sleeps on.
+    waiting.asked('other', 13.5)
+    expect(waiting.buildEndWaiters().map((w) => w.key)).toEqual(['asked'])
+    expect(waiting.queue(13.5, [])).toHaveLength(2)
+  })
 })
