@@ -28,6 +28,8 @@ export class WaitingBuilds {
   /** The ends it learnt of, the last `forgetAfter` seconds of them. */
   private ends: number[] = []
   private readonly roundSeconds: number
+  /** When it last looked for waiters gone: the agent's answer ahead asks it once per waiter, all at one time. */
+  private prunedAt = -Infinity
 
   /**
    * `pollSeconds` is Nix's `pollInterval`. A waiter not asked about again for `forgetAfter`
@@ -46,6 +48,8 @@ export class WaitingBuilds {
   /** Nix asks about `key` (a derivation path) again: it waits no more. */
   asked (key: string, now: number): void {
     this.byKey.delete(key)
+    if (now === this.prunedAt) return
+    this.prunedAt = now
     this.ends = this.ends.filter((e) => e >= now - this.forgetAfter)
     const roundsOver = this.ends.filter((e) => e <= now - this.roundSeconds)
     const lastRoundOver = Math.max(-Infinity, ...roundsOver)
@@ -100,6 +104,7 @@ export class WaitingBuilds {
     for (const [key, w] of this.byKey) copy.byKey.set(key, w)
     copy.lastEnd = this.lastEnd
     copy.ends = [...this.ends]
+    copy.prunedAt = this.prunedAt
     return copy
   }
 

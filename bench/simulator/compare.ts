@@ -23,13 +23,13 @@ export interface Policy {
 // ms and starts in under the bench's 10 ms resolution. `mesh build-hook` (a Node process asking
 // the agent over one kept connection) answers in about 0.5 ms when it asks the agent; on 150
 // independent derivations, where it answers 96% itself as the agent answered ahead, all its
-// answers together average 0.15 ms, the agent's work ahead and the store queries it runs
+// answers together average 0.17 ms, the agent's work ahead and the store queries it runs
 // meanwhile included: that is what a served answer is charged here. Weighing one waiter against
 // the queue to answer ahead takes about 0.06 ms with 150 waiting. A new hook takes 0.05 s to
 // start and give a first answer; an answer Nix waits on a store query for costs the query's 20
 // ms more (`nix-store --query`).
 const NIX_HOOK: HookCosts = { answerSeconds: 0.00008, newHookSeconds: 0 }
-const MESH_HOOK: HookCosts = { answerSeconds: 0.0005, newHookSeconds: 0.05, storeQuerySeconds: 0.02, servedSeconds: 0.00015, planAheadSeconds: 0.00006 }
+const MESH_HOOK: HookCosts = { answerSeconds: 0.0005, newHookSeconds: 0.05, storeQuerySeconds: 0.02, servedSeconds: 0.00017, planAheadSeconds: 0.00006 }
 
 export const policies: Policy[] = [
   { name: 'nix', hook: () => nixStaticHook(), costs: NIX_HOOK },
