@@ -1,5 +1,6 @@
 import type { Clock } from '../common/clock.ts'
 import { UsageError } from '../common/errors.ts'
+import { MAX_ANSWERED_AHEAD } from '../wire/control.ts'
 import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
@@ -57,8 +58,6 @@ export interface DecideAnswer {
   at?: number
 }
 
-/** What the hook may report served in one request; beyond that the agent's waiters only age. */
-export const MAX_SERVED = 1024
 
 const latest = (...ends: Array<number | undefined>): number | undefined => {
   const known = ends.filter((e) => e !== undefined)
@@ -114,7 +113,7 @@ export class BuildPlanner {
     if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
     const { localBuilds, waiting } = this.components
     const drvPath = p.drvPath
-    const served = strings(p.served, 'served', MAX_SERVED) ?? []
+    const served = strings(p.served, 'served', MAX_ANSWERED_AHEAD) ?? []
     if (served.some((s) => !isDrvPath(s))) throw new UsageError('served must be derivation paths')
     if (p.servedAt !== undefined && !Number.isFinite(p.servedAt)) throw new UsageError('servedAt must be a time')
     // Told to keep waiting when the agent answered ahead, not now: a build that ended since then

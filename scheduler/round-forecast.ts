@@ -7,6 +7,7 @@
 
 import { canStartNow, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
+import { MAX_ANSWERED_AHEAD } from '../wire/control.ts'
 
 /** The agent's `maxPlans`: 16 waiters weighed cost Nix about a millisecond more on that answer. */
 export const FORECAST_PLANS = 16
@@ -52,7 +53,7 @@ export function forecastDeclines (f: RoundForecast): Forecast {
     .map((w) => ({ ...w, order: f.goalKey(w.key) }))
     .filter((w) => w.order > f.after)
     .sort((a, b) => a.order < b.order ? -1 : a.order > b.order ? 1 : 0)
-  for (const { key, build } of later) {
+  for (const { key, build } of later.slice(0, MAX_ANSWERED_AHEAD)) {
     const request: BuildRequest = { ...f.common, ...build }
     const free = canStartNow(request, f.candidates, f.policy)
     if (free && plans >= f.maxPlans) break

@@ -21,8 +21,15 @@ export type ControlResponse =
 export const CONTROL_METHODS: readonly ControlMethod[] = ['peers', 'self', 'builders', 'decide', 'release']
 
 /**
+ * How many builds one `decide` answer may tell the hook to keep waiting ahead, and so how many
+ * the hook reports it served with its next request: more than a round of Nix's questions holds.
+ */
+export const MAX_ANSWERED_AHEAD = 1024
+
+/**
  * Requests are small; the largest, the hook's `decide` reporting the waits it answered itself,
- * holds at most MAX_SERVED derivation paths (up to 223 bytes each). Anything bigger is not ours.
+ * holds at most MAX_ANSWERED_AHEAD derivation paths (up to 223 bytes each). Anything bigger is
+ * not ours.
  */
 export const MAX_CONTROL_REQUEST_BYTES = 256 * 1024
 

@@ -1,5 +1,6 @@
 import { BuildmeshError } from '../../common/errors.ts'
 import { isDrvPath } from '../../scheduler/derivation.ts'
+import { MAX_ANSWERED_AHEAD } from '../../wire/control.ts'
 import { machineHost, type BuilderScope } from './builders.ts'
 import type { TryRequest } from './messages.ts'
 
@@ -22,9 +23,6 @@ export interface Served {
   drvPaths: string[]
   answeredAt: number | undefined
 }
-
-/** More than a round holds: the agent answers ahead only for builds it told to wait. */
-const MAX_DECLINES = 4096
 
 /**
  * The `decide` request of the agent's control protocol; it asks the agent to answer the rest of
@@ -75,7 +73,7 @@ export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
 }
 
 function drvPaths (value: unknown): string[] {
-  if (!Array.isArray(value) || value.length > MAX_DECLINES) throw new BadDecisionError('declines is not a list of derivations')
+  if (!Array.isArray(value) || value.length > MAX_ANSWERED_AHEAD) throw new BadDecisionError('declines is not a list of derivations')
   for (const v of value) if (typeof v !== 'string' || !isDrvPath(v)) throw new BadDecisionError('declines holds something other than a derivation path')
   return value as string[]
 }

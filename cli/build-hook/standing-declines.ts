@@ -2,8 +2,6 @@ import { goalKey } from '../../scheduler/derivation.ts'
 
 /** How long the agent's answers in advance hold: a round of a thousand answers takes a tenth of that. */
 const VALID_FOR_MS = 1000
-/** At most this many served answers wait to be reported; the agent's own bound is MAX_SERVED. */
-const MAX_UNREPORTED = 1024
 
 /**
  * The agent's answers in advance for the rest of a round of Nix's questions (`forecastDeclines`):
@@ -35,7 +33,8 @@ export class StandingDeclines {
       this.declines.clear()
       return false
     }
-    if (this.served.length < MAX_UNREPORTED) this.served.push(drvPath)
+    // At most what the agent answered ahead, which is at most what it takes as served.
+    this.served.push(drvPath)
     return true
   }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { defaultPlanPolicy, type Candidate } from '../../../scheduler/plan-build.ts'
 import { forecastDeclines, type RoundForecast } from '../../../scheduler/round-forecast.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
+import { MAX_ANSWERED_AHEAD } from '../../../wire/control.ts'
 
 const machine = (name: string, local: boolean, speed: number, slots: number, slotsInUse: number, endsIn: number[] = []): Candidate =>
   ({ name, local, systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots, slotsInUse, cores: slots, speed, load: slotsInUse / slots, endsIn })
@@ -46,6 +47,11 @@ describe('forecastDeclines', () => {
   it('weighs at most maxPlans waiters against the queue where a slot is free', () => {
     const freeB1 = [machine('master', true, 4, 1, 1, [2]), machine('b1', false, 1, 2, 1, [3])]
     expect(forecastDeclines(round({ c: 40, d: 40, e: 40 }, freeB1, { maxPlans: 2 })).declines).toEqual(['c', 'd'])
+  })
+
+  it('answers no more ahead than the hook takes, and the agent takes back as served', () => {
+    const many = Object.fromEntries(Array.from({ length: MAX_ANSWERED_AHEAD + 10 }, (_, i) => [`c${String(i).padStart(5, '0')}`, 5]))
+    expect(forecastDeclines(round(many, allBusy)).declines).toHaveLength(MAX_ANSWERED_AHEAD)
   })
 
   it('answers nothing ahead while the master has a slot: a round may start a local build with any answer', () => {

@@ -53,6 +53,10 @@ describe('the agent\'s decision', () => {
     expect(() => planFromAnswer(answer, listed)).toThrow(why)
   })
 
+  it('refuses more answers ahead than a request can report back', () => {
+    expect(() => planFromAnswer({ kind: 'local', declines: Array(1025).fill(WAITER) }, agent)).toThrow(/declines is not a list/)
+  })
+
   it('takes any host when the choice is the agent\'s', () => {
     expect(planFromAnswer({ kind: 'remote', nixLine: line.replace('10.77.0.2', '10.77.0.9') }, agent)).toMatchObject({ host: '10.77.0.9' })
   })
