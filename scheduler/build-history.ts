@@ -1,3 +1,5 @@
+import { storeName } from './derivation.ts'
+
 /**
  * How much work builds of each derivation name took before: seconds on one core of a speed-1
  * machine (wall time × the rate the machine gave it). Names repeat across rebuilds of the same
@@ -21,7 +23,7 @@ export class BuildHistory {
 
   /** The name Nix builds under: the .drv file name without its hash and extension. */
   static nameOf (drvPath: string): string {
-    return drvPath.replace(/^.*\/[0-9a-z]{32}-/, '').replace(/\.drv$/, '')
+    return storeName(drvPath).replace(/\.drv$/, '')
   }
 
   record (name: string, work: number, bigParallel = false): void {

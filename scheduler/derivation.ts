@@ -13,13 +13,18 @@ export function isDrvPath (path: string): boolean {
   return DRV_PATH.test(path)
 }
 
+/** A store path's name: what follows its hash (`hello-2.12.drv`). */
+export function storeName (path: string): string {
+  return path.replace(/^.*\/[0-9a-z]{32}-/, '')
+}
+
 /**
  * Where Nix's worker puts a derivation's goal in each round of goals it wakes: by the name in
  * its path, then the whole path (`DerivationGoal::key`, "b$NAME$PATH"; every character a name
  * may hold sorts after "$", so comparing these strings orders goals as Nix does).
  */
 export function goalKey (drvPath: string): string {
-  return `${drvPath.replace(/^.*\/[0-9a-z]{32}-/, '')}$${drvPath}`
+  return `${storeName(drvPath)}$${drvPath}`
 }
 
 /** What the planner reads from a .drv file. */

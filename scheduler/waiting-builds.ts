@@ -23,9 +23,7 @@ export class WaitingBuilds {
   private readonly byKey = new Map<string, Waiting>()
   private readonly pollSeconds: number
   private readonly forgetAfter: number
-  /** When the master last learnt that a build ended: Nix then asks every build-end waiter again. */
-  private lastEnd = -Infinity
-  /** The ends it learnt of, the last `forgetAfter` seconds of them. */
+  /** The ends it learnt of, the last `forgetAfter` seconds of them, oldest first. */
   private ends: number[] = []
   private readonly roundSeconds: number
   /** When it last looked for waiters gone: the agent's answer ahead asks it once per waiter, all at one time. */
@@ -102,7 +100,6 @@ export class WaitingBuilds {
   clone (): WaitingBuilds {
     const copy = new WaitingBuilds(this.pollSeconds, this.forgetAfter, this.roundSeconds)
     for (const [key, w] of this.byKey) copy.byKey.set(key, w)
-    copy.lastEnd = this.lastEnd
     copy.ends = [...this.ends]
     copy.prunedAt = this.prunedAt
     return copy
@@ -110,8 +107,12 @@ export class WaitingBuilds {
 
   /** A build of this master ended (the hook released it, or its outputs appeared). */
   buildEnded (now: number): void {
-    this.lastEnd = Math.max(this.lastEnd, now)
-    this.ends.push(now)
+    this.ends.push(Math.max(now, this.lastEnd))
+  }
+
+  /** When the master last learnt that a build ended: Nix then asks every build-end waiter again. */
+  private get lastEnd (): number {
+    return this.ends.at(-1) ?? -Infinity
   }
 
   /**

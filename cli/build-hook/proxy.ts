@@ -19,8 +19,6 @@ export interface BuildHookComponents {
   /** Starts Nix's own build hook. */
   startRealHook: (mode: StderrMode) => Promise<RealHook>
   log: NixLog
-  /** Milliseconds on a clock that only moves forward; what the agent answered ahead holds a while. */
-  now?: () => number
 }
 
 export interface BuildHookInit {
@@ -61,7 +59,7 @@ export class BuildHookProxy {
     this.components = components
     this.init = init
     this.reader = new WireReader(components.input)
-    this.standing = new StandingDeclines(components.now ?? (() => performance.now()))
+    this.standing = new StandingDeclines(() => performance.now())
   }
 
   /** Serves Nix until it is done with this hook; resolves to the hook's exit code. */

@@ -120,7 +120,11 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     }
     const master = candidates.find((c) => c.local)
     // Nix is willing for every goal of a round; the master's own count says whether a slot is left.
-    const amWilling = request.amWilling && (master === undefined || master.slotsInUse < master.slots)
+    const willing = (cs: Candidate[]): boolean => {
+      const local = cs.find((c) => c.local)
+      return request.amWilling && (local === undefined || local.slotsInUse < local.slots)
+    }
+    const amWilling = willing(candidates)
     const needs = { system: request.system, requiredFeatures: request.requiredFeatures, expectedWork: init.history ? request.pastWork : undefined, ...typicals }
     let chain: number | undefined
     let waitedForStore = false
@@ -134,13 +138,12 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
     // What BuildPlanner.decide adds to an answer that keeps Nix's hook: the rest of the round ahead.
     const ahead = (r: HookReply): HookReply => {
       const after = pool.machines.map((v) => candidate(v, pool.now))
-      const local = after.find((c) => c.local)
       const { declines, plans } = forecastDeclines({
         after: goalKey(request.name),
         goalKey,
         waiting,
         candidates: after,
-        common: { amWilling: request.amWilling && (local === undefined || local.slotsInUse < local.slots), ...typicals, runningChainsEndIn: chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000) },
+        common: { amWilling: willing(after), ...typicals, runningChainsEndIn: chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000) },
         now: pool.now,
         policy,
         maxPlans: FORECAST_PLANS
