@@ -120,13 +120,15 @@ export class StoreDependents {
       if (this.whole.get(drvPath)?.value !== true) return undefined
       return await this.pending(drvPath, now)
     } catch (err) {
-      this.cannotRead(drvPath, err)
+      this.cannotRead([drvPath], err)
       return undefined
     }
   }
 
-  private cannotRead (drvPath: string, err: unknown): void {
-    this.deps.log.warn({ drvPath, err: (err as Error).message }, 'cannot read the builds that wait for this one')
+  /** One line for a query, however many derivations it asked about. */
+  private cannotRead (drvPaths: string[], err: unknown): void {
+    const asked = drvPaths.length > 1 ? { asked: drvPaths.length } : {}
+    this.deps.log.warn({ drvPath: drvPaths[0], ...asked, err: (err as Error).message }, 'cannot read the builds that wait for this one')
   }
 
   private queryMeanwhile (drvPath: string, now: number): void {
@@ -141,7 +143,7 @@ export class StoreDependents {
     for (const p of batch) this.deferred.delete(p)
     this.backgroundQueries++
     void this.startQuery(batch, now)
-      .catch((err: unknown) => { this.cannotRead(batch[0] as string, err) })
+      .catch((err: unknown) => { this.cannotRead(batch, err) })
       .finally(() => {
         this.backgroundQueries--
         this.nextBatch(this.deps.clock.now())

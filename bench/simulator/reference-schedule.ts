@@ -9,7 +9,8 @@ import type { Placement } from './simulate.ts'
  * builds are taken highest `priority` first: a `big-parallel` one starts on its own machine if
  * that has a slot, and waits otherwise; any other on the free slot where it would end soonest,
  * except beside a `big-parallel` build on a machine already running `besideBig` others, as those
- * would take cores from it.
+ * would take cores from it. Under an overload threshold, no build starts on a builder whose load
+ * is at or over it, as the issue's eligibility rule has it for ours.
  */
 export interface ReferencePlan {
   priority: number[]
@@ -23,8 +24,12 @@ export interface ReferenceSchedule {
   placements: Placement[]
 }
 
-/** Replays `graph` under `plan` on the simulator's machines: the same cores, sharing and copying. */
-export function listSchedule (graph: BuildGraph, machines: Machine[], plan: ReferencePlan): ReferenceSchedule {
+/**
+ * Replays `graph` under `plan` on the simulator's machines: the same cores, sharing and copying.
+ * With `overloadThreshold`, a builder at or over that load takes nothing new; the master has
+ * only its slots, as Nix's max-jobs.
+ */
+export function listSchedule (graph: BuildGraph, machines: Machine[], plan: ReferencePlan, overloadThreshold = Infinity): ReferenceSchedule {
   const ds = graph.derivations
   const users = dependents(graph)
   const missing = ds.map((d) => d.inputs.length)
@@ -32,13 +37,14 @@ export function listSchedule (graph: BuildGraph, machines: Machine[], plan: Refe
   const placements: Placement[] = []
   let ready = ds.filter((d) => d.inputs.length === 0).map((d) => d.id)
   let now = 0
+  const takesMore = (m: Machine): boolean => pool.builds(m).length < m.slots && (m.local || pool.load(m, now) < overloadThreshold)
   while (placements.length < ds.length) {
     ready.sort((a, b) => (plan.priority[b] as number) - (plan.priority[a] as number))
     const waiting: number[] = []
     for (const id of ready) {
       const d = ds[id] as Derivation
-      const target = isBigParallel(d) ? machines[plan.machineOf.get(id) ?? -1] : fastestFreeSlot(d, machines, pool, plan)
-      if (target !== undefined && pool.builds(target).length < target.slots && matches(target, d.system, d.requiredFeatures)) pool.start(d, target, now)
+      const target = isBigParallel(d) ? machines[plan.machineOf.get(id) ?? -1] : fastestFreeSlot(d, machines, pool, plan, takesMore)
+      if (target !== undefined && takesMore(target) && matches(target, d.system, d.requiredFeatures)) pool.start(d, target, now)
       else waiting.push(id)
     }
     ready = waiting
@@ -56,12 +62,12 @@ export function listSchedule (graph: BuildGraph, machines: Machine[], plan: Refe
   return { makespan: now, placements }
 }
 
-function fastestFreeSlot (d: Derivation, machines: Machine[], pool: Pool, plan: ReferencePlan): Machine | undefined {
+function fastestFreeSlot (d: Derivation, machines: Machine[], pool: Pool, plan: ReferencePlan, takesMore: (m: Machine) => boolean): Machine | undefined {
   let best: Machine | undefined
   let bestEnd = Infinity
   for (const [k, m] of machines.entries()) {
     const running = pool.builds(m)
-    if (running.length >= m.slots || !matches(m, d.system, d.requiredFeatures)) continue
+    if (!takesMore(m) || !matches(m, d.system, d.requiredFeatures)) continue
     if (running.some((b) => isBigParallel(b.drv)) && running.filter((b) => !isBigParallel(b.drv)).length >= (plan.besideBig[k] as number)) continue
     const demand = running.reduce((sum, b) => sum + b.threads, 0)
     const end = (m.local ? 0 : TRANSFER_SECONDS) + d.work / (m.speed * Math.min(1, m.cores / (demand + 1)))
@@ -97,16 +103,17 @@ export function longestPathPlan (graph: BuildGraph, machines: Machine[]): Refere
  * The shortest schedule simulated annealing finds from `longestPathPlan`, moving a
  * `big-parallel` build to another machine, nudging priorities, or changing what may run beside a
  * `big-parallel` build. Not an optimum: a reference for what knowing everything is worth, that a
- * hook answering Nix one build at a time can only approach.
+ * hook answering Nix one build at a time can only approach. With `overloadThreshold`, every
+ * schedule it tries keeps that rule (`listSchedule`).
  */
-export function searchReference (graph: BuildGraph, machines: Machine[], rng: Rng, iterations: number): ReferenceSchedule {
+export function searchReference (graph: BuildGraph, machines: Machine[], rng: Rng, iterations: number, overloadThreshold = Infinity): ReferenceSchedule {
   const bigs = graph.derivations.filter(isBigParallel).map((d) => d.id)
   const able = new Map(bigs.map((id) => {
     const d = graph.derivations[id] as Derivation
     return [id, machines.flatMap((m, k) => matches(m, d.system, d.requiredFeatures) ? [k] : [])]
   }))
   let plan = longestPathPlan(graph, machines)
-  let current = listSchedule(graph, machines, plan)
+  let current = listSchedule(graph, machines, plan, overloadThreshold)
   let best = current
   const scale = current.makespan
   let temperature = 0.02 * scale
@@ -126,7 +133,7 @@ export function searchReference (graph: BuildGraph, machines: Machine[], rng: Rn
       const k = rng.int(0, machines.length - 1)
       next.besideBig[k] = rng.int(0, (machines[k] as Machine).slots)
     }
-    const tried = listSchedule(graph, machines, next)
+    const tried = listSchedule(graph, machines, next, overloadThreshold)
     // Worse plans are taken now and then, less often as the search cools, to leave local optima.
     if (tried.makespan < current.makespan || rng.next() < Math.exp((current.makespan - tried.makespan) / temperature)) {
       plan = next

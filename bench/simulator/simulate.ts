@@ -108,7 +108,9 @@ export function simulate (graph: BuildGraph, machines: Machine[], hook: Hook, co
 
   const step = (w: Wake, next: Wake[]): void => {
     const d = drv(w.id)
-    const amWilling = pool.builds(local).length < local.slots
+    // Nix counts a local build as running until it sees it end, once the round is done.
+    const unseen = endedMeanwhile.filter((e) => e.build.machine === local).length
+    const amWilling = pool.builds(local).length + unseen < local.slots
     if (w.step === 'local') {
       if (amWilling) start(w.id, local)
       else wantSlot.add(w.id)

@@ -195,6 +195,17 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     expect(await broken.of(drv('binutils'))).toBeUndefined()
     expect(warnings).toEqual([{ drvPath: drv('binutils'), err: 'database is locked' }])
   })
+
+  it('says in one line how many derivations a failed query nobody waited for asked about', async () => {
+    const warnings: unknown[] = []
+    const broken = new StoreDependents({
+      log: Object.assign(pino({ level: 'silent' }), { warn: (o: unknown) => warnings.push(o) }),
+      referrers: async () => { throw new Error('database is locked') }
+    }, { maxBackgroundQueries: 1 })
+    for (const n of ['docs', 'libc', 'gcc']) expect(await broken.of(drv(n), { waitForStore: false })).toBeUndefined()
+    await vi.waitFor(() => { expect(warnings).toHaveLength(2) })
+    expect(warnings).toEqual([{ drvPath: drv('docs'), err: 'database is locked' }, { drvPath: drv('libc'), asked: 2, err: 'database is locked' }])
+  })
 })
 
 describe('chainAfter', () => {

@@ -6,6 +6,7 @@ import { machineSets, SYSTEM, type Machine } from '../../../../bench/simulator/m
 import { TRANSFER_SECONDS } from '../../../../bench/simulator/pool.ts'
 import { listSchedule, longestPathPlan, searchReference } from '../../../../bench/simulator/reference-schedule.ts'
 import { createRng } from '../../../../bench/simulator/rng.ts'
+import type { Placement } from '../../../../bench/simulator/simulate.ts'
 
 const drv = (id: number, work: number, inputs: number[] = [], requiredFeatures: string[] = []): Derivation =>
   ({ id, name: `d${id}`, system: SYSTEM, requiredFeatures, work, pastWork: work, inputs })
@@ -32,6 +33,21 @@ describe('the reference schedule', () => {
     const searched = searchReference(graph, machines, createRng(1), 300)
     expect(searched.makespan).toBeCloseTo(2 * TRANSFER_SECONDS + 10 + 40)
     expect(greedy).toBeGreaterThan(searched.makespan + 1)
+  })
+
+  it('under an overload threshold, starts nothing on a builder whose cores a big-parallel build fills', () => {
+    // Three 5-unit builds become ready at 1.3 s, while a 80-unit giant computes on f's 8 cores.
+    const graph = { name: 'giant and ready builds', derivations: [drv(0, 80, [], [BIG_PARALLEL]), drv(1, 1), drv(2, 5, [1]), drv(3, 5, [1]), drv(4, 5, [1])] }
+    const machines = [machine('f', 1, 8, 4), machine('s', 0.25, 4, 4)]
+    const plan = longestPathPlan(graph, machines)
+    const beside = (placements: Placement[]): number => {
+      const giant = placements.find((p) => p.id === 0) as Placement
+      return placements.filter((p) => p.id >= 2 && p.machine === 'f' && p.start < giant.end).length
+    }
+    expect(beside(listSchedule(graph, machines, plan).placements)).toBe(3)
+    const kept = listSchedule(graph, machines, plan, 0.8)
+    expect(beside(kept.placements)).toBe(0)
+    expect(kept.placements.filter((p) => p.id >= 2).map((p) => p.machine)).toEqual(['s', 's', 's'])
   })
 
   it('runs every build once, after its inputs, within each machine\'s slots, and never under the lower bound', () => {

@@ -134,6 +134,21 @@ describe('simulate', () => {
     expect(result.makespan).toBe(7.5)
   })
 
+  it('counts a local build that ends during a round of questions as running until the round is done, as Nix does', () => {
+    // a builds locally 2-5 s; b's end on b1 wakes c1-c5 at 2.5 s, asked 1 s apart until 7.5 s.
+    const graph = { name: 'local end in a round', derivations: [drv(0, 3, [], 'a'), drv(1, 0.2, [], 'b'), ...[1, 2, 3, 4, 5].map((k) => drv(1 + k, 1, [1], `c${k}`))] }
+    const asked: Array<[string, number, boolean]> = []
+    simulate(graph, [machine('master', true, 1), machine('b1', false, 4, 1)], (request, pool) => {
+      asked.push([request.name, pool.now, request.amWilling])
+      return request.name === 'b' ? { kind: 'accept', machine: 'b1' } : { kind: 'decline' }
+    }, { answerSeconds: 1, newHookSeconds: 0 })
+    const firstRound = asked.filter(([name]) => name.startsWith('c')).slice(0, 5)
+    expect(firstRound.map(([name, at]) => [name, at])).toEqual([['c1', 2.5], ['c2', 3.5], ['c3', 4.5], ['c4', 5.5], ['c5', 6.5]])
+    expect(firstRound.map(([, , willing]) => willing)).toEqual([false, false, false, false, false])
+    // Seen once the round is done: each is asked again, with the slot free.
+    expect(asked[7]).toEqual(['c1', 7.5, true])
+  })
+
   it('has Nix start a new hook after each accept before it asks again', () => {
     const graph = { name: 'two', derivations: [drv(0, 4), drv(1, 4)] }
     const result = simulate(graph, [machine('master', true, 1), machine('b1', false, 2)], () => ({ kind: 'accept', machine: 'b1' }), { answerSeconds: 0.25, newHookSeconds: 1 })
