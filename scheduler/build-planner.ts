@@ -58,6 +58,12 @@ export interface DecideAnswer {
   at?: number
 }
 
+/**
+ * The longest an answer waits for the store (a query takes about 20 ms). Nix waits for the
+ * answer, and so do other clients' answers behind it; past this the build is planned without its
+ * chain, and the query, which goes on, serves the next ask.
+ */
+const STORE_WAIT_MS = 1000
 
 const latest = (...ends: Array<number | undefined>): number | undefined => {
   const known = ends.filter((e) => e !== undefined)
@@ -81,6 +87,8 @@ function strings (value: unknown, what: string, max = 256): string[] | undefined
 export class BuildPlanner {
   private readonly components: BuildPlannerComponents
   private readonly init: BuildPlannerInit
+  /** The answer being worked out; the next waits for it (`decide`). */
+  private turn: Promise<unknown> = Promise.resolve()
 
   constructor (components: BuildPlannerComponents, init: BuildPlannerInit) {
     this.components = components
@@ -105,7 +113,18 @@ export class BuildPlanner {
     return { builders, known: [...new Set(peers.map((peer) => peer.name))], sshKeyPath: this.init.sshKeyPath }
   }
 
+  /**
+   * Where one build should go. One answer at a time: each nix-daemon client has its own worker
+   * and hooks, and two asking at once would each plan on the slots as they were before the other
+   * took one (an answer waits on the store for up to a query's 20 ms).
+   */
   async decide (params: unknown): Promise<DecideAnswer> {
+    const answer = this.turn.then(async () => await this.decideNow(params))
+    this.turn = answer.catch(() => {})
+    return await answer
+  }
+
+  private async decideNow (params: unknown): Promise<DecideAnswer> {
     const p = object(params)
     if (typeof p.amWilling !== 'boolean') throw new UsageError('amWilling must be true or false')
     if (typeof p.drvPath !== 'string' || !isDrvPath(p.drvPath)) throw new UsageError('drvPath must be a derivation path in /nix/store')
@@ -223,7 +242,7 @@ export class BuildPlanner {
 
   /** How long the builds that wait for this one take after it, each as fast as it can go. */
   private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[], waitForStore: boolean): Promise<number | undefined> {
-    const found = await this.components.dependents?.of(drvPath, { waitForStore })
+    const found = await this.atMost(STORE_WAIT_MS, this.components.dependents?.of(drvPath, { waitForStore }))
     if (found === undefined) return undefined
     const { history } = this.components
     return chainAfter(drvPath, found.users, (u) => fastestSeconds({
@@ -233,6 +252,19 @@ export class BuildPlanner {
       typicalWork: request.typicalWork,
       typicalBigParallelWork: request.typicalBigParallelWork
     }, candidates, this.init.plan))
+  }
+
+  /** What `answer` gives within `ms`, or undefined; the work behind it goes on regardless. */
+  private async atMost<T> (ms: number, answer: Promise<T> | undefined): Promise<T | undefined> {
+    if (answer === undefined) return undefined
+    const { clock } = this.components
+    let timer: unknown
+    const late = new Promise<undefined>((resolve) => { timer = clock.setTimeout(() => { resolve(undefined) }, ms) })
+    try {
+      return await Promise.race([answer, late])
+    } finally {
+      clock.clearTimeout(timer)
+    }
   }
 
   private remoteCandidates (allowed: string[] | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { pino } from 'pino'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { BuildPlanner } from '../../../scheduler/build-planner.ts'
 import { defaultEligibilityPolicy } from '../../../scheduler/eligibility.ts'
 import type { PeerSourceEvents } from '../../../scheduler/peer-source.ts'
@@ -88,6 +88,33 @@ describe('BuildPlanner', () => {
     const overflow = await planner.decide(request({ amWilling: false }))
     expect(overflow).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
     expect(overflow.nixLine).toMatch(/^ssh-ng:\/\/root@10\.9\.0\.2 x86_64-linux,i686-linux \/var\/lib\/buildmesh\/ssh\/id_ed25519 /)
+  })
+
+  it('answers two Nix clients asking at once one after the other, so both do not take the same free slot', async () => {
+    const { planner, join } = await setup(0.25)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2')
+    const answers = await Promise.all([1, 2].map(async (n) => (await planner.decide(request({ drvPath: drv(n), amWilling: false }))).kind))
+    expect(answers).toEqual(['remote', 'postpone'])
+  })
+
+  it('waits at most a second for a store that does not answer, so that neither this answer nor the next is held up longer', async () => {
+    const { planner, join, clock } = await setup(0.25, { of: async () => await new Promise(() => {}) })
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2')
+    // The peer table's own timer, and then the one an answer waits on the store with.
+    const timers = clock.pending
+    const answers: string[] = []
+    const asked = [1, 2].map(async (n) => { answers.push((await planner.decide(request({ drvPath: drv(n), amWilling: false }))).kind) })
+    await vi.waitFor(() => { expect(clock.pending).toBe(timers + 1) })
+    clock.advance(999)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(answers).toEqual([])
+    clock.advance(1)
+    await vi.waitFor(() => { expect(answers).toEqual(['remote']) })
+    await vi.waitFor(() => { expect(clock.pending).toBe(timers + 1) })
+    clock.advance(1000)
+    await Promise.all(asked)
+    expect(answers).toEqual(['remote', 'postpone'])
+    expect(clock.pending).toBe(timers)
   })
 
   it('counts the builds it kept local against max-jobs, though Nix says it is willing for the whole batch', async () => {
