@@ -162,7 +162,7 @@ export class Agent {
         clock,
         onDone: (build, seconds) => {
           history.record(build.name, seconds * build.rate, build.bigParallel)
-          waiting.buildEnded(clock.now() / 1000)
+          waiting.buildEnded(clock.now() / 1000, build.nixRun)
         }
       }))
       await this.run(new BuildHistoryFile({ history, clock, log }, { path: join(config.stateDir, 'build-history.json') }))

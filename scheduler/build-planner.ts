@@ -10,6 +10,7 @@ import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
+import { parseNixRun, type NixRun } from './nix-run.ts'
 import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
@@ -132,6 +133,7 @@ export class BuildPlanner {
     if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
     const { localBuilds, waiting } = this.components
     const drvPath = p.drvPath
+    const nixRun = parseNixRun(p.nixRun)
     const served = strings(p.served, 'served', MAX_ANSWERED_AHEAD) ?? []
     if (served.some((s) => !isDrvPath(s))) throw new UsageError('served must be derivation paths')
     if (p.servedAt !== undefined && !Number.isFinite(p.servedAt)) throw new UsageError('servedAt must be a time')
@@ -141,7 +143,7 @@ export class BuildPlanner {
     const servedAt = Math.min(before, Math.max(before - 60_000, Number(p.servedAt ?? before))) / 1000
     for (const s of served) waiting.askedAgain(s, servedAt)
     // Then: a local build found finished here tells `waiting` that Nix is asking its waiters again.
-    const localRunning = await localBuilds.running(drvPath)
+    const localRunning = await localBuilds.running(drvPath, nixRun)
     // After any end learnt just now: what this answer tells to wait was told so after it.
     const nowMs = this.components.clock.now()
     const now = nowMs / 1000
@@ -162,7 +164,7 @@ export class BuildPlanner {
     const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
     if (allowed === undefined) {
       const local = await this.components.local()
-      candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn() })
+      candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn(nixRun) })
     }
     // Told to keep waiting by the hook, not asked: the chain the store has found since, as an ask would.
     for (const { key, build } of waiting.withoutChain(served)) {
@@ -181,38 +183,39 @@ export class BuildPlanner {
     const bigParallel = isBigParallel(request)
     // `local` without a free local slot means "wait for one": Nix starts nothing yet.
     const local = candidates.find((c) => c.local)
-    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work, chainAfter: chain, bigParallel })
+    if (decision.kind === 'local' && request.amWilling && local !== undefined) await localBuilds.add(drvPath, { name, rate: rateOn(local), work, chainAfter: chain, bigParallel, nixRun })
     else localBuilds.remove(drvPath)
     // `local` without a slot has Nix wait for one of its builds to end; a postpone, for its next poll.
-    if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now)
-    if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now)
+    if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now, nixRun)
+    if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now, nixRun)
     if (decision.kind !== 'remote') {
       if (p.forecast !== true) return { kind: decision.kind }
       const startedHere = decision.kind === 'local' && request.amWilling
-      const after = startedHere ? candidates.map((c) => c.local ? { ...c, slotsInUse: c.slotsInUse + 1, endsIn: localBuilds.endsIn() } : c) : candidates
+      const after = startedHere ? candidates.map((c) => c.local ? { ...c, slotsInUse: c.slotsInUse + 1, endsIn: localBuilds.endsIn(nixRun) } : c) : candidates
       const amWilling = p.amWilling && (maxJobs === undefined || localRunning + (startedHere ? 1 : 0) < maxJobs)
-      return { kind: decision.kind, declines: this.roundAhead(drvPath, { ...request, amWilling }, after, now), at: nowMs }
+      return { kind: decision.kind, declines: this.roundAhead(drvPath, { ...request, amWilling }, after, now, nixRun), at: nowMs }
     }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)
     if (chosen === undefined) {
-      waiting.wait(drvPath, request, 'poll', now)
+      waiting.wait(drvPath, request, 'poll', now, nixRun)
       return { kind: 'postpone' }
     }
     return {
       kind: 'remote',
       host: chosen.builder.host,
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
-      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel })
+      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel, nixRun })
     }
   }
 
-  /** The rest of Nix's round of questions after `drvPath`, answered ahead as the state is now. */
-  private roundAhead (drvPath: string, request: BuildRequest, candidates: Candidate[], now: number): string[] {
+  /** The rest of run `nixRun`'s round of questions after `drvPath`, answered ahead as the state is now. */
+  private roundAhead (drvPath: string, request: BuildRequest, candidates: Candidate[], now: number, nixRun: NixRun | undefined): string[] {
     const { localBuilds, reservations, waiting } = this.components
     return forecastDeclines({
       after: goalKey(drvPath),
       goalKey,
       waiting,
+      nixRun,
       candidates,
       common: {
         amWilling: request.amWilling,
@@ -232,8 +235,8 @@ export class BuildPlanner {
     if (typeof id !== 'string' || id.length > 64) throw new UsageError('reservation must be a reservation id')
     const reservation = this.components.reservations.release(id)
     if (reservation !== undefined) {
-      // Nix asks its waiters again as this build ends.
-      this.components.waiting.buildEnded(this.components.clock.now() / 1000)
+      // The run that sent it asks its waiters again as this build ends.
+      this.components.waiting.buildEnded(this.components.clock.now() / 1000, reservation.nixRun)
       const seconds = (this.components.clock.now() - reservation.at) / 1000
       this.components.history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
     }

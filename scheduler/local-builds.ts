@@ -1,5 +1,6 @@
 import type { Clock } from '../common/clock.ts'
 import { derivationOutputs, storePathExists } from './derivation.ts'
+import { sameRun, type NixRun } from './nix-run.ts'
 import { chainsEnd, remainingSeconds } from './reservations.ts'
 
 export interface LocalBuildsDeps {
@@ -21,6 +22,8 @@ export interface LocalBuild {
   chainAfter?: number
   /** Built as `big-parallel`: the history keeps those apart. */
   bigParallel?: boolean
+  /** The run of Nix that builds it: its slots are that run's max-jobs. */
+  nixRun?: NixRun
 }
 
 interface Running extends LocalBuild { at: number, outputs: string[] }
@@ -61,20 +64,23 @@ export class LocalBuilds {
     this.timer = undefined
   }
 
-  /** Local builds still running, not counting `drvPath` itself (Nix may ask about it again). */
-  async running (drvPath: string): Promise<number> {
+  /**
+   * Local builds of run `nixRun` still running, not counting `drvPath` itself (Nix may ask about
+   * it again). Every finished one is reported, whatever its run.
+   */
+  async running (drvPath: string, nixRun?: NixRun): Promise<number> {
     const now = this.clock.now()
     for (const [drv, build] of [...this.builds]) {
       const done = build.outputs.length > 0 && (await Promise.all(build.outputs.map(this.exists))).every(Boolean)
       if (done) this.onDone(build, (now - build.at) / 1000)
       if (done || build.at < now - this.maxAgeMs) this.builds.delete(drv)
     }
-    return [...this.builds.keys()].filter((drv) => drv !== drvPath).length
+    return [...this.builds].filter(([drv, b]) => drv !== drvPath && sameRun(b.nixRun, nixRun)).length
   }
 
-  /** Seconds until each local build with known work should end. */
-  endsIn (): number[] {
-    return remainingSeconds([...this.builds.values()], this.clock.now())
+  /** Seconds until each local build of run `nixRun` with known work should end: when its slots free. */
+  endsIn (nixRun?: NixRun): number[] {
+    return remainingSeconds([...this.builds.values()].filter((b) => sameRun(b.nixRun, nixRun)), this.clock.now())
   }
 
   /** Seconds until local builds, and the chains waiting for them, should end (`chainsEnd`). */

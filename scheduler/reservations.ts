@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../common/clock.ts'
+import type { NixRun } from './nix-run.ts'
 
 /** A build the master sent to a builder. */
 export interface Reservation {
@@ -15,6 +16,8 @@ export interface Reservation {
   chainAfter?: number
   /** Built as `big-parallel`: the history keeps those apart. */
   bigParallel?: boolean
+  /** The run of Nix that sent it: its end is news for that run's waiting builds. */
+  nixRun?: NixRun
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { canStartNow, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import type { NixRun } from './nix-run.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 import { MAX_ANSWERED_AHEAD } from '../wire/control.ts'
 
@@ -18,6 +19,8 @@ export interface RoundForecast {
   goalKey: (key: string) => string
   /** What the agent knows once it has answered that build. */
   waiting: WaitingBuilds
+  /** The run of Nix that asked: only its own waiters are in its round. */
+  nixRun?: NixRun
   candidates: Candidate[]
   /** What every request of the round has in common: amWilling as the agent counts it, the typical works, the running chains. */
   common: Pick<BuildRequest, 'amWilling' | 'typicalWork' | 'typicalBigParallelWork' | 'runningChainsEndIn'>
@@ -49,7 +52,7 @@ export function forecastDeclines (f: RoundForecast): Forecast {
   // A round never starts a local build: amWilling stays as it is until the next one.
   if (f.common.amWilling) return { declines, plans }
   const scratch = f.waiting.clone()
-  const later = scratch.buildEndWaiters()
+  const later = scratch.buildEndWaiters(f.nixRun)
     .map((w) => ({ ...w, order: f.goalKey(w.key) }))
     .filter((w) => w.order > f.after)
     .sort((a, b) => a.order < b.order ? -1 : a.order > b.order ? 1 : 0)
@@ -61,7 +64,7 @@ export function forecastDeclines (f: RoundForecast): Forecast {
     if (free) plans++
     const decision = planBuild({ ...request, queue: free ? scratch.queue(f.now, f.candidates) : [] }, f.candidates, f.policy)
     if (decision.kind !== 'local') break
-    scratch.wait(key, build, 'build-end', f.now)
+    scratch.wait(key, build, 'build-end', f.now, f.nixRun)
     declines.push(key)
   }
   return { declines, plans }

@@ -1,3 +1,4 @@
+import { sameRun, type NixRun } from './nix-run.ts'
 import type { BuildRequest, Candidate, QueuedBuild } from './plan-build.ts'
 
 /** What brings Nix back to a build it was told to wait for. */
@@ -11,6 +12,13 @@ interface Waiting extends QueuedBuild {
   /** Seconds, on the caller's clock. */
   askedAt: number
   until: WaitingFor
+  nixRun?: NixRun
+}
+
+/** A build end it learnt of, and the run of Nix whose build it was (`sameRun`). */
+interface End {
+  at: number
+  nixRun?: NixRun
 }
 
 /**
@@ -24,7 +32,7 @@ export class WaitingBuilds {
   private readonly pollSeconds: number
   private readonly forgetAfter: number
   /** The ends it learnt of, the last `forgetAfter` seconds of them, oldest first. */
-  private ends: number[] = []
+  private ends: End[] = []
   private readonly roundSeconds: number
   /** When it last looked for waiters gone: the agent's answer ahead asks it once per waiter, all at one time. */
   private prunedAt = -Infinity
@@ -32,8 +40,8 @@ export class WaitingBuilds {
   /**
    * `pollSeconds` is Nix's `pollInterval`. A waiter not asked about again for `forgetAfter`
    * seconds has gone away (Nix was stopped, or its own hook took over). So has a build-end
-   * waiter not asked about again `roundSeconds` after a build ended: Nix asks every one in the
-   * round right after an end, so this one was built meanwhile. That happens: with a local slot
+   * waiter not asked about again `roundSeconds` after a build of its run ended: Nix asks every
+   * one in the round right after an end, so this one was built meanwhile. That happens: with a local slot
    * free, Nix gives it to the first goal by name that the hook declined, which may be one the
    * agent told to wait. Kept, it would hold a claim on every free slot for a minute.
    */
@@ -48,18 +56,26 @@ export class WaitingBuilds {
     this.byKey.delete(key)
     if (now === this.prunedAt) return
     this.prunedAt = now
-    this.ends = this.ends.filter((e) => e >= now - this.forgetAfter)
-    const roundsOver = this.ends.filter((e) => e <= now - this.roundSeconds)
-    const lastRoundOver = Math.max(-Infinity, ...roundsOver)
+    this.ends = this.ends.filter((e) => e.at >= now - this.forgetAfter)
+    const roundsOver = this.ends.filter((e) => e.at <= now - this.roundSeconds)
+    const lastRoundOver = new Map<NixRun | undefined, number>()
+    const roundOverFor = (nixRun: NixRun | undefined): number => {
+      let at = lastRoundOver.get(nixRun)
+      if (at === undefined) {
+        at = lastOf(roundsOver, nixRun)
+        lastRoundOver.set(nixRun, at)
+      }
+      return at
+    }
     for (const [k, w] of this.byKey) {
-      if (w.askedAt < now - this.forgetAfter || (w.until === 'build-end' && w.askedAt < lastRoundOver)) this.byKey.delete(k)
+      if (w.askedAt < now - this.forgetAfter || (w.until === 'build-end' && w.askedAt < roundOverFor(w.nixRun))) this.byKey.delete(k)
     }
   }
 
-  /** The master told Nix to wait with `key`. */
-  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'>, until: WaitingFor, now: number): void {
+  /** The master told the run of Nix `nixRun` to wait with `key`. */
+  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'>, until: WaitingFor, now: number, nixRun?: NixRun): void {
     const { system, requiredFeatures, expectedWork, chainAfter } = build
-    this.byKey.set(key, { system, requiredFeatures, expectedWork, chainAfter, askedAt: now, until })
+    this.byKey.set(key, { system, requiredFeatures, expectedWork, chainAfter, askedAt: now, until, ...(nixRun === undefined ? {} : { nixRun }) })
   }
 
   /**
@@ -88,9 +104,9 @@ export class WaitingBuilds {
     if (w !== undefined) this.byKey.set(key, { ...w, chainAfter })
   }
 
-  /** The builds waiting for a build to end, with what planBuild needs of each. */
-  buildEndWaiters (): Array<{ key: string, build: QueuedBuild }> {
-    return [...this.byKey].filter(([, w]) => w.until === 'build-end').map(([key, w]) => ({
+  /** The builds of run `nixRun` waiting for a build to end, with what planBuild needs of each. */
+  buildEndWaiters (nixRun?: NixRun): Array<{ key: string, build: QueuedBuild }> {
+    return [...this.byKey].filter(([, w]) => w.until === 'build-end' && sameRun(w.nixRun, nixRun)).map(([key, w]) => ({
       key,
       build: { system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork, chainAfter: w.chainAfter }
     }))
@@ -105,20 +121,15 @@ export class WaitingBuilds {
     return copy
   }
 
-  /** A build of this master ended (the hook released it, or its outputs appeared). */
-  buildEnded (now: number): void {
-    this.ends.push(Math.max(now, this.lastEnd))
-  }
-
-  /** When the master last learnt that a build ended: Nix then asks every build-end waiter again. */
-  private get lastEnd (): number {
-    return this.ends.at(-1) ?? -Infinity
+  /** A build of run `nixRun` ended (the hook released it, or its outputs appeared). */
+  buildEnded (now: number, nixRun?: NixRun): void {
+    this.ends.push({ at: Math.max(now, this.ends.at(-1)?.at ?? -Infinity), ...(nixRun === undefined ? {} : { nixRun }) })
   }
 
   /**
    * The waiting builds, each with when Nix should ask about it again. Nix asks every build-end
-   * waiter again, one after the other, as soon as a build ends: one told to wait before the last
-   * end is about to be asked. The others wait for the next end, the soonest that the candidates'
+   * waiter again, one after the other, as soon as one of its builds ends: one told to wait before
+   * the last end its run saw is about to be asked. The others wait for the next end, the soonest that the candidates'
    * running builds should end (a poll wakes Nix at the latest).
    */
   queue (now: number, candidates: Array<Pick<Candidate, 'endsIn'>>): QueuedBuild[] {
@@ -130,7 +141,13 @@ export class WaitingBuilds {
       chainAfter: w.chainAfter,
       askedAgainIn: w.until === 'poll'
         ? Math.max(0, w.askedAt + this.pollSeconds - now)
-        : w.askedAt < this.lastEnd ? 0 : nextEnd
+        : w.askedAt < lastOf(this.ends, w.nixRun) ? 0 : nextEnd
     }))
   }
+}
+
+/** When the last of `ends` that run `nixRun` saw was: its Nix then asked every build-end waiter again. */
+function lastOf (ends: End[], nixRun: NixRun | undefined): number {
+  for (let i = ends.length - 1; i >= 0; i--) if (sameRun((ends[i] as End).nixRun, nixRun)) return (ends[i] as End).at
+  return -Infinity
 }

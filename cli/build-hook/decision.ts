@@ -28,9 +28,10 @@ export interface Served {
  * The `decide` request of the agent's control protocol; it asks the agent to answer the rest of
  * the round ahead, and reports the builds the hook told to keep waiting since it last asked.
  */
-export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined, served: Served = { drvPaths: [], answeredAt: undefined }): Record<string, unknown> {
+export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined, served: Served = { drvPaths: [], answeredAt: undefined }, nixRun?: number): Record<string, unknown> {
   return {
     ...(maxJobs === undefined ? {} : { maxJobs }),
+    ...(nixRun === undefined ? {} : { nixRun }),
     system: request.system,
     requiredFeatures: request.requiredFeatures,
     amWilling: request.amWilling,

@@ -24,6 +24,8 @@ export interface BuildHookComponents {
 export interface BuildHookInit {
   /** The agent's Nix machines file: `builders = @THAT` leaves the choice to the agent. */
   agentMachinesFile: string
+  /** The run of Nix this hook serves (its parent's pid), for the agent to keep runs apart. */
+  nixRun?: number
 }
 
 type RemoteOutcome =
@@ -92,7 +94,7 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        plan = planFromAnswer(await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed())), scope)
+        plan = planFromAnswer(await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), this.init.nixRun)), scope)
       } catch (err) {
         log(NixLevel.warn, `the agent cannot decide (${(err as Error).message}); Nix's own build hook takes over`)
         return await this.handOver(settings, request)

@@ -75,7 +75,9 @@ export const buildHookCommand: Command = {
       startRealHook: async (mode) => await RealHook.start({ command, verbosity, passFds, env: io.env }, mode),
       log: nixLog(io.stderr, Number(verbosity))
     }, {
-      agentMachinesFile: (values.nixMachines as string | undefined) ?? join(defaultStateDir(io.env), 'nix-machines')
+      agentMachinesFile: (values.nixMachines as string | undefined) ?? join(defaultStateDir(io.env), 'nix-machines'),
+      // Nix starts its hooks itself: the parent is the nix-build, or the nix-daemon client's worker.
+      nixRun: process.ppid
     })
     try {
       return await proxy.run()

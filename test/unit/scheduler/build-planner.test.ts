@@ -307,6 +307,27 @@ describe('BuildPlanner', () => {
     await expect(planner.decide(request({ served: 'x' }))).rejects.toThrow(/served/)
   })
 
+  it('keeps two runs of Nix apart: each has its own local slots, and its round ahead holds only its own waiters', async () => {
+    const { planner, join, store } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2', { slotsInUse: 1 })
+    const ask = async (n: number, nixRun: number, amWilling: boolean, forecast = false): Promise<unknown> =>
+      await planner.decide(request({ drvPath: drv(n), maxJobs: 1, amWilling, nixRun, ...(forecast ? { forecast } : {}) }))
+    // Run 101's slot takes its build; run 202, with a slot of its own, builds here too.
+    expect(await ask(1, 101, true)).toEqual({ kind: 'local' })
+    expect(await ask(11, 202, true)).toEqual({ kind: 'local' })
+    // Each run's next build waits for a slot of its run.
+    for (const n of [2, 3]) expect(await ask(n, 101, false)).toEqual({ kind: 'local' })
+    for (const n of [12, 13]) expect(await ask(n, 202, false)).toEqual({ kind: 'local' })
+    expect(await ask(2, 101, false, true)).toEqual({ kind: 'local', declines: [drv(3)], at: expect.any(Number) })
+    expect(await ask(12, 202, false, true)).toEqual({ kind: 'local', declines: [drv(13)], at: expect.any(Number) })
+    // Run 101's build ends: its slot is free for its next build, while run 202's is still taken.
+    store.add(drv(1).replace(/\.drv$/, '-out'))
+    expect(await ask(2, 101, true)).toEqual({ kind: 'local' })
+    expect(await ask(13, 202, false)).toEqual({ kind: 'local' })
+    await expect(planner.decide(request({ nixRun: 'me' }))).rejects.toThrow(/nixRun/)
+    await expect(planner.decide(request({ nixRun: 0 }))).rejects.toThrow(/nixRun/)
+  })
+
   it('looks up the chain of a build the hook told to keep waiting, as Nix asking again would have had it', async () => {
     const asked: Array<[string, boolean | undefined]> = []
     const { planner, join } = await setup(4, { of: async (drvPath, options) => { asked.push([drvPath, options?.waitForStore]); return undefined } })

@@ -77,4 +77,22 @@ describe('WaitingBuilds', () => {
     expect(waiting.buildEndWaiters().map((w) => w.key)).toEqual(['asked'])
     expect(waiting.queue(13.5, [])).toHaveLength(2)
   })
+
+  it('keeps the runs of Nix apart: a waiter is asked again, and forgotten, only after an end of its own run', () => {
+    const waiting = new WaitingBuilds(5, 60, 2)
+    waiting.wait('mine', build(8), 'build-end', 10, 101)
+    waiting.wait('theirs', build(8), 'build-end', 10, 202)
+    waiting.wait('unknown', build(8), 'build-end', 10)
+    // A build of run 101 ends: only its waiters, and those of no known run, are about to be asked.
+    waiting.buildEnded(11, 101)
+    expect(waiting.queue(11, [{ endsIn: [4] }]).map((q) => q.askedAgainIn)).toEqual([0, 4, 0])
+    expect(waiting.buildEndWaiters(101).map((w) => w.key)).toEqual(['mine', 'unknown'])
+    expect(waiting.buildEndWaiters(202).map((w) => w.key)).toEqual(['theirs', 'unknown'])
+    // Nobody asked about them in the round after that end: run 101's waiter was built meanwhile.
+    waiting.asked('other', 14)
+    expect(waiting.buildEndWaiters().map((w) => w.key)).toEqual(['theirs'])
+    // An end of no known run counts for every run.
+    waiting.buildEnded(15)
+    expect(waiting.queue(15, []).map((q) => q.askedAgainIn)).toEqual([0])
+  })
 })

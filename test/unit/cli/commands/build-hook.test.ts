@@ -89,8 +89,9 @@ describe('mesh build-hook', () => {
     expect(await h.exited).toBe(1)
     expect(h.stderr.text).toContain('# accept\nssh-ng://root@10.0.0.1\n@nix {"action":"msg","level":0,"msg":"fake: built"}\n')
     expect(h.log.text).toBe('build log from the fake\n')
+    // Nix starts the hook: here, this test is its parent, the run of Nix it serves.
     expect(agent.requests).toEqual([
-      { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath, forecast: true }, keepOpen: true },
+      { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath, forecast: true, nixRun: process.pid }, keepOpen: true },
       { method: 'release', params: { reservation: 'r-1' }, keepOpen: true }
     ])
     expect((await fake.records()).at(-1)).toEqual({ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true })
