@@ -5,7 +5,7 @@ import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
-import { goalKey, isDrvPath } from './derivation.ts'
+import { isDrvPath } from './derivation.ts'
 import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
@@ -212,8 +212,7 @@ export class BuildPlanner {
   private roundAhead (drvPath: string, request: BuildRequest, candidates: Candidate[], now: number, nixRun: NixRun | undefined): string[] {
     const { localBuilds, reservations, waiting } = this.components
     return forecastDeclines({
-      after: goalKey(drvPath),
-      goalKey,
+      after: drvPath,
       waiting,
       nixRun,
       candidates,
@@ -245,7 +244,8 @@ export class BuildPlanner {
 
   /** How long the builds that wait for this one take after it, each as fast as it can go. */
   private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[], waitForStore: boolean): Promise<number | undefined> {
-    const found = await this.atMost(STORE_WAIT_MS, this.components.dependents?.of(drvPath, { waitForStore }))
+    const answer = this.components.dependents?.of(drvPath, { waitForStore })
+    const found = waitForStore ? await this.atMost(STORE_WAIT_MS, answer) : await answer
     if (found === undefined) return undefined
     const { history } = this.components
     return chainAfter(drvPath, found.users, (u) => fastestSeconds({

@@ -138,6 +138,8 @@ export class StoreDependents {
   }
 
   private nextBatch (now: number): void {
+    // One the last batch found as a dependent is known already.
+    for (const p of this.deferred) if (this.known(this.whole, p, now) !== undefined) this.deferred.delete(p)
     if (this.deferred.size === 0 || this.backgroundQueries >= this.maxBackgroundQueries) return
     const batch = [...this.deferred].slice(0, MAX_BATCH)
     for (const p of batch) this.deferred.delete(p)

@@ -5,6 +5,7 @@
  * of such a round in advance, so the hook can give those answers without asking it.
  */
 
+import { goalKey } from './derivation.ts'
 import { canStartNow, planBuild, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import type { NixRun } from './nix-run.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
@@ -14,9 +15,8 @@ import { MAX_ANSWERED_AHEAD } from '../wire/control.ts'
 export const FORECAST_PLANS = 16
 
 export interface RoundForecast {
-  /** The goal key (`goalKey`) of the build just decided: Nix asks only about later ones in this round. */
+  /** The build just decided: Nix asks only about those after it in its order (`goalKey`) in this round. */
   after: string
-  goalKey: (key: string) => string
   /** What the agent knows once it has answered that build. */
   waiting: WaitingBuilds
   /** The run of Nix that asked: only its own waiters are in its round. */
@@ -52,9 +52,10 @@ export function forecastDeclines (f: RoundForecast): Forecast {
   // A round never starts a local build: amWilling stays as it is until the next one.
   if (f.common.amWilling) return { declines, plans }
   const scratch = f.waiting.clone()
+  const after = goalKey(f.after)
   const later = scratch.buildEndWaiters(f.nixRun)
-    .map((w) => ({ ...w, order: f.goalKey(w.key) }))
-    .filter((w) => w.order > f.after)
+    .map((w) => ({ ...w, order: goalKey(w.key) }))
+    .filter((w) => w.order > after)
     .sort((a, b) => a.order < b.order ? -1 : a.order > b.order ? 1 : 0)
   for (const { key, build } of later.slice(0, MAX_ANSWERED_AHEAD)) {
     const request: BuildRequest = { ...f.common, ...build }

@@ -41,9 +41,9 @@ export class WaitingBuilds {
    * `pollSeconds` is Nix's `pollInterval`. A waiter not asked about again for `forgetAfter`
    * seconds has gone away (Nix was stopped, or its own hook took over). So has a build-end
    * waiter not asked about again `roundSeconds` after a build of its run ended: Nix asks every
-   * one in the round right after an end, so this one was built meanwhile. That happens: with a local slot
-   * free, Nix gives it to the first goal by name that the hook declined, which may be one the
-   * agent told to wait. Kept, it would hold a claim on every free slot for a minute.
+   * one in the round right after an end, so this one was built meanwhile. That happens: with a
+   * local slot free, Nix gives it to the first goal by name that the hook declined, which may be
+   * one the agent told to wait. Kept, it would hold a claim on every free slot for a minute.
    */
   constructor (pollSeconds: number, forgetAfter = 60, roundSeconds = 2) {
     this.pollSeconds = pollSeconds
@@ -58,17 +58,8 @@ export class WaitingBuilds {
     this.prunedAt = now
     this.ends = this.ends.filter((e) => e.at >= now - this.forgetAfter)
     const roundsOver = this.ends.filter((e) => e.at <= now - this.roundSeconds)
-    const lastRoundOver = new Map<NixRun | undefined, number>()
-    const roundOverFor = (nixRun: NixRun | undefined): number => {
-      let at = lastRoundOver.get(nixRun)
-      if (at === undefined) {
-        at = lastOf(roundsOver, nixRun)
-        lastRoundOver.set(nixRun, at)
-      }
-      return at
-    }
     for (const [k, w] of this.byKey) {
-      if (w.askedAt < now - this.forgetAfter || (w.until === 'build-end' && w.askedAt < roundOverFor(w.nixRun))) this.byKey.delete(k)
+      if (w.askedAt < now - this.forgetAfter || (w.until === 'build-end' && w.askedAt < lastOf(roundsOver, w.nixRun))) this.byKey.delete(k)
     }
   }
 

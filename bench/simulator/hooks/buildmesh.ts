@@ -4,7 +4,6 @@ import { chainsEnd, remainingSeconds } from '../../../scheduler/reservations.ts'
 import { FORECAST_PLANS, forecastDeclines } from '../../../scheduler/round-forecast.ts'
 import { StandingDeclines } from '../../../cli/build-hook/standing-declines.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
-import { goalKey } from '../../../scheduler/derivation.ts'
 import type { Hook, HookReply, MachineView } from '../hook.ts'
 
 export interface BuildmeshHookInit {
@@ -135,15 +134,16 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
       chain = known || waitedForStore ? chainOf(request.name, request.system, candidates) : undefined
     }
     const reply = (r: HookReply): HookReply => waitedForStore ? { ...r, readStore: true } : r
+    // As the agent's reservations and local builds say: what was sent, as of now.
+    const runningChainsEnd = (): number | undefined => chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
     // What BuildPlanner.decide adds to an answer that keeps Nix's hook: the rest of the round ahead.
     const ahead = (r: HookReply): HookReply => {
       const after = pool.machines.map((v) => candidate(v, pool.now))
       const { declines, plans } = forecastDeclines({
-        after: goalKey(request.name),
-        goalKey,
+        after: request.name,
         waiting,
         candidates: after,
-        common: { amWilling: willing(after), ...typicals, runningChainsEndIn: chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000) },
+        common: { amWilling: willing(after), ...typicals, runningChainsEndIn: runningChainsEnd() },
         now: pool.now,
         policy,
         maxPlans: FORECAST_PLANS
@@ -152,8 +152,7 @@ export function buildmeshHook (init: BuildmeshHookInit): Hook {
       return reply(plans === 0 ? r : { ...r, plansAhead: plans })
     }
     const waiter = { ...needs, chainAfter: chain }
-    const runningChainsEndIn = chainsEnd([...sent.values()].map((s) => ({ ...s, at: s.at * 1000 })), pool.now * 1000)
-    const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn }, candidates, policy)
+    const decision = planBuild({ ...needs, amWilling, queue: waiting.queue(pool.now, candidates), chainAfter: chain, runningChainsEndIn: runningChainsEnd() }, candidates, policy)
     const note = (c: Candidate | undefined): void => {
       if (c !== undefined) sent.set(request.name, { machine: c.name, at: pool.now, rate: expectedRate(c, needs, policy), work: runningWork(needs, needs, policy), chainAfter: chain })
     }

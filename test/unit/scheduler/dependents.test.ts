@@ -120,6 +120,17 @@ describe('StoreDependents, on a store the real nix-instantiate filled', () => {
     expect(queries).toEqual(['docs', 'libc gcc'])
   })
 
+  it('leaves out of the next query one that the query before found as a dependent', async () => {
+    const queries: string[] = []
+    const later = dependents({ queries, maxBackgroundQueries: 1 })
+    for (const n of ['gcc', 'libc', 'docs']) expect(await later.of(drv(n), { waitForStore: false })).toBeUndefined()
+    // libc waits for gcc: gcc's query read it, so only docs is left to ask.
+    await vi.waitFor(() => { expect(queries).toEqual(['gcc', 'docs']) })
+    await vi.waitFor(async () => { expect(await later.of(drv('docs'), { waitForStore: false })).toBeDefined() })
+    expect(await later.of(drv('libc'), { waitForStore: false })).toBeDefined()
+    expect(queries).toEqual(['gcc', 'docs'])
+  })
+
   it('asks one by one when a query for several finds more dependents than it will read', async () => {
     const queries: string[] = []
     const few = dependents({ maxDependents: 1, maxBackgroundQueries: 1, queries })

@@ -16,7 +16,6 @@ function round (waiters: Record<string, number>, candidates: Candidate[], over: 
   waiting.buildEnded(1)
   return {
     after: 'b',
-    goalKey: (key) => key,
     waiting,
     candidates,
     common: { amWilling: false, typicalWork: 5 },
