@@ -11,7 +11,7 @@ import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
 import { parseNixRun, type NixRun } from './nix-run.ts'
-import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
+import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, threadsOf, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
@@ -164,7 +164,11 @@ export class BuildPlanner {
     const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
     if (allowed === undefined) {
       const local = await this.components.local()
-      candidates.push({ ...local, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn(nixRun) })
+      // The load average shows what we started here only a minute late, and counts nothing of it
+      // at first: so every run's builds count now, a big-parallel one by the cores it keeps busy.
+      const busy = localBuilds.all(drvPath).reduce((n, b) => n + threadsOf(local.cores, b.bigParallel === true, this.init.plan), 0)
+      const load = Math.max(local.load, Math.min(1, busy / Math.max(1, local.cores)))
+      candidates.push({ ...local, load, slots: maxJobs ?? local.slots, slotsInUse: localRunning, local: true, endsIn: localBuilds.endsIn(nixRun) })
     }
     // Told to keep waiting by the hook, not asked: the chain the store has found since, as an ask would.
     for (const { key, build } of waiting.withoutChain(served)) {

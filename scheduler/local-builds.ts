@@ -83,6 +83,11 @@ export class LocalBuilds {
     return remainingSeconds([...this.builds.values()].filter((b) => sameRun(b.nixRun, nixRun)), this.clock.now())
   }
 
+  /** Every run's local builds still running but `drvPath`: they share the master's cores. */
+  all (drvPath: string): LocalBuild[] {
+    return [...this.builds].filter(([drv]) => drv !== drvPath).map(([, b]) => b)
+  }
+
   /** Seconds until local builds, and the chains waiting for them, should end (`chainsEnd`). */
   chainsEndIn (): number | undefined {
     return chainsEnd([...this.builds.values()], this.clock.now())

@@ -112,14 +112,16 @@ export function canBuild (c: Pick<Candidate, 'systems' | 'supportedFeatures' | '
 /** A build that keeps busy every core it is given (`make -j`): a compiler, a browser engine. */
 export const isBigParallel = (request: Pick<BuildRequest, 'requiredFeatures'>): boolean => request.requiredFeatures.includes('big-parallel')
 
+/** Cores a build keeps busy on a machine with `cores`: all it can use (`make -j`) if `big-parallel`, else one. */
+export const threadsOf = (cores: number, bigParallel: boolean, policy: PlanPolicy = defaultPlanPolicy): number =>
+  bigParallel ? Math.min(cores, policy.bigParallelCores ?? defaultPlanPolicy.bigParallelCores) : 1
+
 /**
  * Units of work per second a new build would get there: the machine's speed times the cores it
  * can use, shared with what already runs (the busier of its load and its slots in use).
  */
 export function expectedRate (c: Candidate, request?: Pick<BuildRequest, 'requiredFeatures'>, policy: PlanPolicy = defaultPlanPolicy): number {
-  const threads = request !== undefined && isBigParallel(request)
-    ? Math.min(c.cores, policy.bigParallelCores ?? defaultPlanPolicy.bigParallelCores)
-    : 1
+  const threads = threadsOf(c.cores, request !== undefined && isBigParallel(request), policy)
   const busy = Math.max(c.load * c.cores, c.slotsInUse)
   return c.speed * threads * Math.min(1, c.cores / (busy + threads))
 }

@@ -27,7 +27,9 @@ interface Setup {
 
 type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dependents']>
 
-async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents): Promise<Setup> {
+type Master = Awaited<ReturnType<ConstructorParameters<typeof BuildPlanner>[0]['local']>>
+
+async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
@@ -49,7 +51,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     reservations: new Reservations(clock),
     dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
     localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
-    local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0 })
+    local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0, ...master })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
   const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {
     const ad = advertisement({ sshUser: 'root', ...over })
@@ -325,6 +327,19 @@ describe('BuildPlanner', () => {
     expect(await ask(13, 202, false)).toEqual({ kind: 'local' })
     await expect(planner.decide(request({ nixRun: 'me' }))).rejects.toThrow(/nixRun/)
     await expect(planner.decide(request({ nixRun: 0 }))).rejects.toThrow(/nixRun/)
+  })
+
+  it('counts every run\'s builds on the master\'s cores before its load average shows them', async () => {
+    const { planner, join, store } = await setup(1.5, undefined, { supportedFeatures: ['big-parallel'] })
+    join({ name: 'b1', speed: 1, slots: 1, supportedFeatures: ['big-parallel'] }, '10.9.0.2', { cores: 8 })
+    const giant = async (n: number, nixRun: number): Promise<unknown> =>
+      await planner.decide(request({ drvPath: drv(n), requiredFeatures: ['big-parallel'], maxJobs: 1, amWilling: true, nixRun }))
+    // Alone, a giant gets all 8 of the master's cores at speed 1.5: 12 units a second, against b1's 8.
+    expect(await giant(1, 101)).toEqual({ kind: 'local' })
+    // The master's load is still 0, but run 101's giant keeps its cores busy: 6 a second here now.
+    expect(await giant(2, 202)).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    store.add(drv(1).replace(/\.drv$/, '-out'))
+    expect(await giant(3, 202)).toEqual({ kind: 'local' })
   })
 
   it('looks up the chain of a build the hook told to keep waiting, as Nix asking again would have had it', async () => {
