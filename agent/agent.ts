@@ -15,6 +15,7 @@ import { MdnsPeerSource } from '../scheduler/mdns-peer-source.ts'
 import { MemberLinks } from '../scheduler/member-links.ts'
 import type { PeerView } from '../scheduler/peer.ts'
 import { PeerTable } from '../scheduler/peer-table.ts'
+import { RunDerivations } from '../scheduler/run-derivations.ts'
 import { defaultPlanPolicy } from '../scheduler/plan-build.ts'
 import { LocalBuilds } from '../scheduler/local-builds.ts'
 import { Reservations } from '../scheduler/reservations.ts'
@@ -173,6 +174,7 @@ export class Agent {
         history,
         waiting,
         dependents: new StoreDependents({ log, clock }),
+        runs: new RunDerivations(clock),
         clock,
         // Asked for every request of Nix's: the load alone, no statfs, since free disk does not rank the master.
         local: async () => {

@@ -14,6 +14,7 @@ import { parseNixRun, type NixRun } from './nix-run.ts'
 import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, threadsOf, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
+import type { RunDerivations } from './run-derivations.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
 /** The master itself, as a candidate: its facts now. */
@@ -29,6 +30,8 @@ export interface BuildPlannerComponents {
   waiting: WaitingBuilds
   /** The builds still to come that wait for a derivation, from the store; without, no build has a chain after it. */
   dependents?: Pick<StoreDependents, 'of'>
+  /** Each run's own derivations, from its temporary roots: only those count in a chain. */
+  runs?: RunDerivations
   clock: Clock
 }
 
@@ -57,6 +60,8 @@ export interface DecideAnswer {
   declines?: string[]
   /** With `declines`: when the agent answered, on its clock (ms); the hook reports them served as of then. */
   at?: number
+  /** With `runRoots` in the request: the bytes of the run's roots file the agent holds. */
+  runRootsHeld?: number
 }
 
 /**
@@ -120,9 +125,21 @@ export class BuildPlanner {
    * took one (an answer waits on the store for up to a query's 20 ms).
    */
   async decide (params: unknown): Promise<DecideAnswer> {
-    const answer = this.turn.then(async () => await this.decideNow(params))
+    const answer = this.turn.then(async () => {
+      const held = this.takeRunRoots(params)
+      const decided = await this.decideNow(params)
+      return held === undefined ? decided : { ...decided, runRootsHeld: held }
+    })
     this.turn = answer.catch(() => {})
     return await answer
+  }
+
+  /** The piece of the run's roots the hook sent, taken before the answer that may use it. */
+  private takeRunRoots (params: unknown): number | undefined {
+    const p = object(params)
+    const nixRun = parseNixRun(p.nixRun)
+    if (p.runRoots === undefined || nixRun === undefined || this.components.runs === undefined) return undefined
+    return this.components.runs.add(nixRun, p.runRoots)
   }
 
   private async decideNow (params: unknown): Promise<DecideAnswer> {
@@ -172,13 +189,13 @@ export class BuildPlanner {
     }
     // Told to keep waiting by the hook, not asked: the chain the store has found since, as an ask would.
     for (const { key, build } of waiting.withoutChain(served)) {
-      const chain = await this.chainOf(key, { ...request, ...build }, candidates, false)
+      const chain = await this.chainOf(key, { ...request, ...build }, candidates, false, nixRun)
       if (chain !== undefined) waiting.setChain(key, chain)
     }
     request.queue = waiting.queue(now, candidates)
     // Told to wait whatever its chain, Nix need not wait for a query of the store (20 ms): that
     // runs meanwhile, and the chain counts from the next time Nix asks.
-    request.chainAfter = await this.chainOf(drvPath, request, candidates, canStartNow(request, candidates, this.init.plan))
+    request.chainAfter = await this.chainOf(drvPath, request, candidates, canStartNow(request, candidates, this.init.plan), nixRun)
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
     const decision = planBuild(request, candidates, this.init.plan)
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
@@ -247,7 +264,7 @@ export class BuildPlanner {
   }
 
   /** How long the builds that wait for this one take after it, each as fast as it can go. */
-  private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[], waitForStore: boolean): Promise<number | undefined> {
+  private async chainOf (drvPath: string, request: BuildRequest, candidates: Candidate[], waitForStore: boolean, nixRun: NixRun | undefined): Promise<number | undefined> {
     const answer = this.components.dependents?.of(drvPath, { waitForStore })
     const found = waitForStore ? await this.atMost(STORE_WAIT_MS, answer) : await answer
     if (found === undefined) return undefined
@@ -258,7 +275,7 @@ export class BuildPlanner {
       expectedWork: history.expected(BuildHistory.nameOf(u)),
       typicalWork: request.typicalWork,
       typicalBigParallelWork: request.typicalBigParallelWork
-    }, candidates, this.init.plan))
+    }, candidates, this.init.plan), this.components.runs?.of(nixRun))
   }
 
   /** What `answer` gives within `ms`, or undefined; the work behind it goes on regardless. */

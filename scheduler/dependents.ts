@@ -64,7 +64,8 @@ interface Known<T> {
  * What Nix will build after a derivation because of it, read from the store: nix-build
  * instantiates the whole graph before it builds anything, so every .drv that waits for this one
  * is there, as a referrer. So are .drv files of older evaluations; those whose outputs exist are
- * left out, and the rest can only make a chain look longer than it is.
+ * left out, and `chainAfter` leaves out the rest where the run's own derivations are known
+ * (`RunDerivations`).
  *
  * One query answers for every dependent too: whatever waits for a dependent waits for the
  * derivation asked about, so it is among that query's answers.
@@ -240,8 +241,9 @@ export class StoreDependents {
 /**
  * Seconds the longest chain of `users` after `start` takes, each derivation taking `seconds` of
  * it: how long after `start` ends the last build that waits for it can end at the soonest.
+ * With `inRun`, only the run's own derivations wait: an older evaluation's .drv is no build to come.
  */
-export function chainAfter (start: string, users: Map<string, string[]>, seconds: (drv: string) => number): number {
+export function chainAfter (start: string, users: Map<string, string[]>, seconds: (drv: string) => number, inRun?: ReadonlySet<string>): number {
   const tail = new Map<string, number>()
   const expanded = new Set<string>()
   // Depth first without recursion: a chain can be thousands of derivations long.
@@ -249,7 +251,7 @@ export function chainAfter (start: string, users: Map<string, string[]>, seconds
   while (stack.length > 0) {
     const top = stack.pop() as { drv: string, expanded: boolean }
     if (tail.has(top.drv)) continue
-    const next = users.get(top.drv) ?? []
+    const next = (users.get(top.drv) ?? []).filter((u) => inRun === undefined || inRun.has(u))
     if (!top.expanded) {
       // A store has no cycles; a damaged one must not loop for ever.
       if (expanded.has(top.drv)) continue

@@ -1,5 +1,6 @@
 import { BuildmeshError } from '../../common/errors.ts'
 import { isDrvPath } from '../../scheduler/derivation.ts'
+import type { RunRootsChunk } from '../../scheduler/run-derivations.ts'
 import { MAX_ANSWERED_AHEAD } from '../../wire/control.ts'
 import { machineHost, type BuilderScope } from './builders.ts'
 import type { TryRequest } from './messages.ts'
@@ -24,14 +25,21 @@ export interface Served {
   answeredAt: number | undefined
 }
 
+/** The run of Nix the hook serves (its parent's pid), and the piece of its derivations the agent lacks. */
+export interface RunOfNix {
+  nixRun?: number
+  roots?: RunRootsChunk
+}
+
 /**
  * The `decide` request of the agent's control protocol; it asks the agent to answer the rest of
  * the round ahead, and reports the builds the hook told to keep waiting since it last asked.
  */
-export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined, served: Served = { drvPaths: [], answeredAt: undefined }, nixRun?: number): Record<string, unknown> {
+export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs: number | undefined, served: Served = { drvPaths: [], answeredAt: undefined }, run: RunOfNix = {}): Record<string, unknown> {
   return {
     ...(maxJobs === undefined ? {} : { maxJobs }),
-    ...(nixRun === undefined ? {} : { nixRun }),
+    ...(run.nixRun === undefined ? {} : { nixRun: run.nixRun }),
+    ...(run.roots === undefined ? {} : { runRoots: run.roots }),
     system: request.system,
     requiredFeatures: request.requiredFeatures,
     amWilling: request.amWilling,

@@ -6,6 +6,7 @@ import { encodeSettings, encodeTry, readSettings, readTry, settingValue, withSet
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
 import type { RealHook, StderrMode } from './real-hook.ts'
+import { RunRoots, type ReadRoots } from './run-roots.ts'
 import { StandingDeclines } from './standing-declines.ts'
 
 export interface BuildHookComponents {
@@ -26,6 +27,8 @@ export interface BuildHookInit {
   agentMachinesFile: string
   /** The run of Nix this hook serves (its parent's pid), for the agent to keep runs apart. */
   nixRun?: number
+  /** The run's temporary roots, which name its derivations; without, the agent counts every referrer in the store. */
+  runRoots?: ReadRoots
 }
 
 type RemoteOutcome =
@@ -56,12 +59,14 @@ export class BuildHookProxy {
   private readonly init: BuildHookInit
   private readonly reader: WireReader
   private readonly standing: StandingDeclines
+  private readonly roots: RunRoots | undefined
 
   constructor (components: BuildHookComponents, init: BuildHookInit) {
     this.components = components
     this.init = init
     this.reader = new WireReader(components.input)
     this.standing = new StandingDeclines(() => performance.now())
+    this.roots = init.runRoots === undefined ? undefined : new RunRoots(init.runRoots)
   }
 
   /** Serves Nix until it is done with this hook; resolves to the hook's exit code. */
@@ -94,7 +99,10 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        plan = planFromAnswer(await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), this.init.nixRun)), scope)
+        const run = { nixRun: this.init.nixRun, roots: await this.roots?.next() }
+        const answer = await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), run))
+        this.roots?.heldByAgent((answer as { runRootsHeld?: unknown } | null)?.runRootsHeld)
+        plan = planFromAnswer(answer, scope)
       } catch (err) {
         log(NixLevel.warn, `the agent cannot decide (${(err as Error).message}); Nix's own build hook takes over`)
         return await this.handOver(settings, request)

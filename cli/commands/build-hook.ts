@@ -6,6 +6,7 @@ import { defaultSocketPath, defaultStateDir } from '../../common/paths.ts'
 import { BuildHookProxy } from '../build-hook/proxy.ts'
 import { nixLog } from '../build-hook/nix-log.ts'
 import { RealHook, realHookCommand } from '../build-hook/real-hook.ts'
+import { rootsFile } from '../build-hook/run-roots.ts'
 import { AgentSession } from '../control-client.ts'
 import { formatOptions, parseOptions, type OptionSpec } from '../options.ts'
 import type { Command } from './command.ts'
@@ -77,7 +78,8 @@ export const buildHookCommand: Command = {
     }, {
       agentMachinesFile: (values.nixMachines as string | undefined) ?? join(defaultStateDir(io.env), 'nix-machines'),
       // Nix starts its hooks itself: the parent is the nix-build, or the nix-daemon client's worker.
-      nixRun: process.ppid
+      nixRun: process.ppid,
+      runRoots: rootsFile(join(io.env.NIX_STATE_DIR ?? '/nix/var/nix', 'temproots', String(process.ppid)))
     })
     try {
       return await proxy.run()

@@ -115,7 +115,7 @@ describe('mesh build-hook with the real Nix 2.8', () => {
     expect(build.log).not.toContain('cannot decide')
   })
 
-  it('once it knows how long the builds take, sends a build the run does not wait for to a builder while the master builds the chain', async () => {
+  it('once it knows how long the builds take, sends a build the run does not wait for to a builder while the master builds the chain, whatever older evaluations in the store wait for it', async () => {
     const m = lan.host('m')
     // The names stay, so the second run has the first one's history; the tag makes every .drv new.
     const graph = async (tag: string): Promise<string> => {
@@ -150,6 +150,31 @@ in [ compiler prep (job "${lan.prefix}-app" "2" [ compiler ]) (job "${lan.prefix
     for (const o of second.outputs.filter((x) => x.builtOn !== 'm')) {
       expect(second.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${lan.host(o.builtOn).address}'`)
     }
+
+    // An older evaluation left two compilers in the store that wait for these very docs and were
+    // never built: 20 s of work after the docs, if they counted. They are no part of the run, and
+    // Nix's temporary roots of the run, which the hook reads, say so.
+    const tag = `${lan.prefix}-stale`
+    const file = await graph(tag)
+    const stale = join(m.dir, 'stale.nix')
+    await writeFile(stale, `let
+  jobs = import ${file};
+  docs = builtins.elemAt jobs 3;
+  job = name: old: inputs: derivation {
+    inherit name inputs old;
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/sleep 10; echo > $out" ];
+    tag = "${tag}";
+  };
+in job "${lan.prefix}-compiler" "2" [ (job "${lan.prefix}-compiler" "1" [ docs ]) ]
+`)
+    await m.run('nix-instantiate', [stale])
+    const third = await nixBuild(m, file, ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`chain, with an older evaluation waiting for the docs: ${summary(third)}`)
+    const again = builtOn(third)
+    expect(again.compiler).toBe('m')
+    expect(again.docs, JSON.stringify(again)).not.toBe('m')
   })
 
   it('fails a build that fails on the builder as Nix\'s own hook does, with the builder\'s log', async () => {

@@ -8,6 +8,7 @@ import { PeerTable } from '../../../scheduler/peer-table.ts'
 import { BuildHistory } from '../../../scheduler/build-history.ts'
 import { LocalBuilds } from '../../../scheduler/local-builds.ts'
 import { Reservations } from '../../../scheduler/reservations.ts'
+import { RunDerivations } from '../../../scheduler/run-derivations.ts'
 import { WaitingBuilds } from '../../../scheduler/waiting-builds.ts'
 import type { Advertisement } from '../../../wire/advertisement.ts'
 import type { BuilderStatus } from '../../../wire/status.ts'
@@ -29,7 +30,7 @@ type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dep
 
 type Master = Awaited<ReturnType<ConstructorParameters<typeof BuildPlanner>[0]['local']>>
 
-async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}): Promise<Setup> {
+async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}, runs?: RunDerivations): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
@@ -49,6 +50,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     waiting,
     clock,
     reservations: new Reservations(clock),
+    ...(runs === undefined ? {} : { runs }),
     dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
     localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0, ...master })
@@ -243,6 +245,30 @@ describe('BuildPlanner', () => {
     expect(await decisions(users)).toEqual(['local', '10.9.0.2'])
     // Not knowing the chain, the idle master is the fastest place for both.
     expect(await decisions()).toEqual(['local', 'local'])
+  })
+
+  it('counts in a chain only the derivations of the run, once the hook has sent all of its roots', async () => {
+    const named = (name: string): string => `/nix/store/${'0'.repeat(32)}-${name}.drv`
+    // The store also holds an older evaluation's browser, never built, that waits for the docs.
+    const users = new Map([[named('compiler-1.0'), [named('app-1.0')]], [named('app-1.0'), []], [named('docs-1.0'), [named('browser-0.9')]], [named('browser-0.9'), []]])
+    const runDrvs = [named('compiler-1.0'), named('app-1.0'), named('docs-1.0')]
+    const decisions = async (roots?: Record<string, unknown>): Promise<unknown[]> => {
+      const runs = new RunDerivations(new ManualClock())
+      const { planner, join, history } = await setup(4, users, {}, runs)
+      join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+      for (const [name, work] of [['compiler-1.0', 400], ['app-1.0', 40], ['docs-1.0', 8], ['browser-0.9', 800]] as const) history.record(name, work)
+      const answers: unknown[] = []
+      for (const name of ['compiler-1.0', 'docs-1.0']) {
+        const d = await planner.decide(request({ drvPath: named(name), maxJobs: 4, nixRun: 77, ...(roots === undefined ? {} : { runRoots: roots }) }))
+        answers.push(d.host ?? d.kind, d.runRootsHeld)
+      }
+      return answers
+    }
+    // All of the run's roots: the docs have nothing after them, and go to b1 while the master builds the compiler.
+    expect(await decisions({ file: '1:2', size: 300, from: 0, to: 300, paths: runDrvs })).toEqual(['local', 300, '10.9.0.2', 300])
+    // The old browser's 200 s after the docs keep them on the master when the run's roots are not known.
+    expect(await decisions()).toEqual(['local', undefined, 'local', undefined])
+    expect(await decisions({ file: '1:2', size: 300, from: 300, to: 300, paths: [] })).toEqual(['local', 0, 'local', 0])
   })
 
   it('keeps Nix waiting on the store only for a build that could start now', async () => {

@@ -13,7 +13,7 @@ describe('the agent\'s decision', () => {
     expect(decideParams(request, agent, undefined)).toEqual({ system: 'x86_64-linux', requiredFeatures: ['kvm'], amWilling: false, drvPath: '/nix/store/abc-j.drv', forecast: true })
     expect(decideParams(request, listed, undefined)).toEqual({ ...decideParams(request, agent, undefined), allowedHosts: ['10.77.0.2', '10.77.0.3'] })
     expect(decideParams(request, agent, 3)).toEqual({ ...decideParams(request, agent, undefined), maxJobs: 3 })
-    expect(decideParams(request, agent, undefined, undefined, 4242)).toEqual({ ...decideParams(request, agent, undefined), nixRun: 4242 })
+    expect(decideParams(request, agent, undefined, undefined, { nixRun: 4242 })).toEqual({ ...decideParams(request, agent, undefined), nixRun: 4242 })
   })
 
   it('reports the builds it told to keep waiting itself, when there are any', () => {

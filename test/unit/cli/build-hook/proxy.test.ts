@@ -1,10 +1,12 @@
-import { rm } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { nixLog } from '../../../../cli/build-hook/nix-log.ts'
-import { BuildHookProxy } from '../../../../cli/build-hook/proxy.ts'
+import { BuildHookProxy, type BuildHookInit } from '../../../../cli/build-hook/proxy.ts'
 import { encodeStrings } from '../../../../cli/build-hook/protocol.ts'
 import { RealHook } from '../../../../cli/build-hook/real-hook.ts'
+import { rootsFile } from '../../../../cli/build-hook/run-roots.ts'
 import { Collector, makeFakeHook, nixSettings, nixTry, type FakeHook } from './fake-hook.ts'
 
 const AGENT_FILE = '/var/lib/buildmesh/nix-machines'
@@ -30,7 +32,7 @@ describe('the build hook proxy', () => {
     await rm(fake.dir, { recursive: true, force: true })
   })
 
-  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}): BuildHookProxy {
+  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}, init: Partial<BuildHookInit> = {}): BuildHookProxy {
     return new BuildHookProxy({
       input,
       output,
@@ -46,7 +48,7 @@ describe('the build hook proxy', () => {
         env: { ...process.env, FAKE_RECORD: fake.record, ...env }
       }, mode),
       log: nixLog(output, 4)
-    }, { agentMachinesFile: AGENT_FILE })
+    }, { agentMachinesFile: AGENT_FILE, ...init })
   }
 
   it('answers local, impossible and postpone itself, asking the agent each time', async () => {
@@ -113,6 +115,26 @@ describe('the build hook proxy', () => {
       [drv(3), [drv(2)]],
       [drv(6), [drv(4)]],
       [drv(2), undefined]
+    ])
+  })
+
+  it('sends the agent the run\'s derivations from its temporary roots, a piece at a time, as the agent says what it holds', async () => {
+    const drv = (n: number): string => nixTry(n).request.drvPath
+    const roots = join(fake.dir, 'temproots-4242')
+    const text = `${drv(1)}\0${drv(2)}\0`
+    await writeFile(roots, text)
+    const size = Buffer.byteLength(text)
+    const running = proxy([{ kind: 'local', runRootsHeld: 0 }, { kind: 'local', runRootsHeld: size }, { kind: 'local', runRootsHeld: size }], {}, { nixRun: 4242, runRoots: rootsFile(roots) }).run()
+    input.end(Buffer.concat([nixSettings(`@${AGENT_FILE}`), ...[1, 2, 3].map((n) => nixTry(n, true).bytes)]))
+    expect(await running).toBe(0)
+    expect(calls.map(([, params]) => (params as { nixRun: number }).nixRun)).toEqual([4242, 4242, 4242])
+    expect(calls.map(([, params]) => {
+      const { from, to, size: s, paths } = (params as { runRoots: Record<string, unknown> }).runRoots
+      return { from, to, size: s, paths }
+    })).toEqual([
+      { from: size, to: size, size, paths: [] },
+      { from: 0, to: size, size, paths: [drv(1), drv(2)] },
+      { from: size, to: size, size, paths: [] }
     ])
   })
 
