@@ -60,7 +60,7 @@ export interface DecideAnswer {
   declines?: string[]
   /** With `declines`: when the agent answered, on its clock (ms); the hook reports them served as of then. */
   at?: number
-  /** With `runRoots` in the request: the bytes of the run's roots file the agent holds. */
+  /** With `nixRun` in the request: the bytes of the run's roots file the agent holds. */
   runRootsHeld?: number
 }
 
@@ -134,11 +134,11 @@ export class BuildPlanner {
     return await answer
   }
 
-  /** The piece of the run's roots the hook sent, taken before the answer that may use it. */
+  /** The piece of the run's roots the hook sent, if any, taken before the answer that may use it. */
   private takeRunRoots (params: unknown): number | undefined {
     const p = object(params)
     const nixRun = parseNixRun(p.nixRun)
-    if (p.runRoots === undefined || nixRun === undefined || this.components.runs === undefined) return undefined
+    if (nixRun === undefined || this.components.runs === undefined) return undefined
     return this.components.runs.add(nixRun, p.runRoots)
   }
 

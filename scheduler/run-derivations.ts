@@ -42,11 +42,20 @@ export class RunDerivations {
     this.maxDerivations = init.maxDerivations ?? 1_000_000
   }
 
-  /** Takes a chunk that continues what is held, and says how many bytes of the file are held now. */
+  /**
+   * Takes a chunk that continues what is held, if the hook sent one, and says how many bytes of
+   * the file are held now: 0 for a run forgotten meanwhile, which has the hook send it all again.
+   */
   add (nixRun: NixRun, chunk: unknown): number {
-    const c = parseChunk(chunk)
     const now = this.clock.now()
-    this.forgetIdle(now, nixRun)
+    for (const [key, run] of this.runs) if (run.seenAt < now - this.forgetAfterMs) this.runs.delete(key)
+    if (chunk === undefined) {
+      const known = this.runs.get(nixRun)
+      if (known !== undefined) known.seenAt = now
+      return known?.held ?? 0
+    }
+    const c = parseChunk(chunk)
+    this.makeRoomFor(nixRun)
     const known = this.runs.get(nixRun)
     const run = known !== undefined && known.file === c.file ? known : { file: c.file, held: 0, size: 0, derivations: new Set<string>(), seenAt: now }
     run.seenAt = now
@@ -66,9 +75,8 @@ export class RunDerivations {
     return run !== undefined && run.held >= run.size && run.derivations.size > 0 ? run.derivations : undefined
   }
 
-  /** Forgets runs not heard from for a while, and the oldest if `coming` would be one too many. */
-  private forgetIdle (now: number, coming: NixRun): void {
-    for (const [key, run] of this.runs) if (run.seenAt < now - this.forgetAfterMs) this.runs.delete(key)
+  /** Forgets the run heard from longest ago if `coming` would be one too many. */
+  private makeRoomFor (coming: NixRun): void {
     if (this.runs.has(coming) || this.runs.size < this.maxRuns) return
     const oldest = [...this.runs].sort((a, b) => a[1].seenAt - b[1].seenAt)[0]
     if (oldest !== undefined) this.runs.delete(oldest[0])

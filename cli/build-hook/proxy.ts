@@ -99,7 +99,7 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        const run = { nixRun: this.init.nixRun, roots: await this.roots?.next() }
+        const run = { nixRun: this.init.nixRun, roots: this.roots?.next() }
         const answer = await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), run))
         this.roots?.heldByAgent((answer as { runRootsHeld?: unknown } | null)?.runRootsHeld)
         plan = planFromAnswer(answer, scope)

@@ -22,6 +22,9 @@ describe('RunDerivations', () => {
     expect(runs.of(7)).toBeUndefined()
     expect(runs.of(8)).toBeUndefined()
     expect(runs.of(undefined)).toBeUndefined()
+    // A request with no piece: what is held, and 0 for a run not known.
+    expect(runs.add(7, undefined)).toBe(300)
+    expect(runs.add(8, undefined)).toBe(0)
   })
 
   it('starts over for another file under the same pid, and forgets runs not heard from', () => {
@@ -30,8 +33,15 @@ describe('RunDerivations', () => {
     runs.add(7, { file: FILE, size: 100, from: 0, to: 100, paths: [drv(1)] })
     expect(runs.add(7, { file: '2049:132', size: 100, from: 0, to: 100, paths: [drv(2)] })).toBe(100)
     expect([...runs.of(7) ?? []]).toEqual([drv(2)])
-    clock.advance(61_000)
+    // Requests without a piece keep a run that is known whole.
+    clock.advance(50_000)
+    runs.add(7, undefined)
+    clock.advance(50_000)
     runs.add(8, { file: FILE, size: 100, from: 0, to: 100, paths: [drv(3)] })
+    expect([...runs.of(7) ?? []]).toEqual([drv(2)])
+    clock.advance(61_000)
+    runs.add(8, undefined)
+    expect(runs.add(7, undefined)).toBe(0)
     expect(runs.of(7)).toBeUndefined()
     // At most two runs: a third pushes out the one heard from longest ago.
     runs.add(9, { file: FILE, size: 100, from: 0, to: 100, paths: [drv(4)] })
