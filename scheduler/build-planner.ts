@@ -270,7 +270,7 @@ export class BuildPlanner {
     if (found === undefined) return undefined
     const { history } = this.components
     return chainAfter(drvPath, found.users, (u) => fastestSeconds({
-      system: request.system,
+      system: found.facts.get(u)?.system ?? request.system,
       requiredFeatures: found.facts.get(u)?.requiredFeatures ?? [],
       expectedWork: history.expected(BuildHistory.nameOf(u)),
       typicalWork: request.typicalWork,

@@ -8,6 +8,9 @@ const OUTPUT = /\("[A-Za-z0-9_-]+","(\/nix\/store\/[^"]+)","[^"]*","[^"]*"\)/g
 // Only an input derivation is a quoted store path followed by its list of outputs.
 const INPUT_DRV = /\("(\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^"]+\.drv)",[[(]/g
 const FEATURES = /\("requiredSystemFeatures","([^"]*)"\)/
+// Derive([outputs],[input derivations],[input sources],"system",...: no `],"` comes before the
+// sources' end, as outputs and input derivations end each item in `)`.
+const SYSTEM = /\],"([^"\\]+)","/
 
 export function isDrvPath (path: string): boolean {
   return DRV_PATH.test(path)
@@ -34,15 +37,19 @@ export interface DerivationFacts {
   /** The derivations it is built from. */
   inputDrvs: string[]
   requiredFeatures: string[]
+  /** The system it is built for, if the file says. */
+  system?: string
 }
 
 /** A .drv file's ATerm text, as much of it as the planner needs. */
 export function parseDerivation (text: string): DerivationFacts {
   const head = text.slice(0, text.indexOf(')],') + 1)
+  const system = SYSTEM.exec(text)?.[1]
   return {
     outputs: [...head.matchAll(OUTPUT)].map((m) => m[1] ?? '').filter((p) => p !== ''),
     inputDrvs: [...text.matchAll(INPUT_DRV)].map((m) => m[1] ?? '').filter(isDrvPath),
-    requiredFeatures: (FEATURES.exec(text)?.[1] ?? '').split(' ').filter((f) => f !== '')
+    requiredFeatures: (FEATURES.exec(text)?.[1] ?? '').split(' ').filter((f) => f !== ''),
+    ...(system === undefined ? {} : { system })
   }
 }
 

@@ -271,6 +271,21 @@ describe('BuildPlanner', () => {
     expect(await decisions({ file: '1:2', size: 300, from: 300, to: 300, paths: [] })).toEqual(['local', 0, 'local', 0])
   })
 
+  it('times each build of a chain on the machines for its own system', async () => {
+    const named = (name: string): string => `/nix/store/${'0'.repeat(32)}-${name}.drv`
+    // The docs are built here, for x86_64; the port that waits for them, for aarch64 only.
+    const users = new Map([[named('compiler-1.0'), [named('app-1.0')]], [named('app-1.0'), []], [named('docs-1.0'), [named('port-1.0')]], [named('port-1.0'), []]])
+    const facts = new Map([[named('app-1.0'), { outputs: [], inputDrvs: [named('compiler-1.0')], requiredFeatures: [], system: 'x86_64-linux' }], [named('port-1.0'), { outputs: [], inputDrvs: [named('docs-1.0')], requiredFeatures: [], system: 'aarch64-linux' }]])
+    const { planner, join, history } = await setup(4, { of: async () => ({ users, facts }) })
+    join({ name: 'b1', speed: 1, slots: 2 }, '10.9.0.2')
+    join({ name: 'arm', speed: 1, slots: 2, systems: ['aarch64-linux'] }, '10.9.0.3')
+    for (const [name, work] of [['compiler-1.0', 400], ['app-1.0', 40], ['docs-1.0', 8], ['port-1.0', 200]] as const) history.record(name, work)
+    expect(await planner.decide(request({ drvPath: named('compiler-1.0'), maxJobs: 4 }))).toEqual({ kind: 'local' })
+    // The port takes 200 s on arm, not the 50 s it would on this master: with the docs, longer
+    // than the compiler and the app (110 s), so the docs stay on the fast master.
+    expect(await planner.decide(request({ drvPath: named('docs-1.0'), maxJobs: 4 }))).toEqual({ kind: 'local' })
+  })
+
   it('keeps Nix waiting on the store only for a build that could start now', async () => {
     // A store that never answers: a decision that waits for it never comes.
     const asked: Array<boolean | undefined> = []

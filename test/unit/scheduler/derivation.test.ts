@@ -8,12 +8,12 @@ import { derivationOutputs, isDrvPath, parseDerivation, readDerivation } from '.
 
 const NIX = `let
   mk = name: inputs: extra: derivation ({ inherit name inputs; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; } // extra);
-  lib = mk "lib" [ ] { };
+  lib = mk "lib" [ ] { system = "aarch64-linux"; };
 in mk "app" [ lib ] { requiredSystemFeatures = [ "big-parallel" "kvm" ]; outputs = [ "out" "dev" ]; args = [ "-c" "echo > $out; echo > $dev" ]; }
 `
 
 describe('the derivation files the real nix-instantiate writes', () => {
-  it('give their outputs, their input derivations and their required features', async () => {
+  it('give their outputs, their input derivations, their required features and their system', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'buildmesh-drv-'))
     try {
       await writeFile(join(dir, 'app.nix'), NIX)
@@ -26,8 +26,9 @@ describe('the derivation files the real nix-instantiate writes', () => {
       expect(app.outputs.map(name)).toEqual(['app-dev', 'app'])
       expect(app.inputDrvs.map(name)).toEqual(['lib.drv'])
       expect(app.requiredFeatures).toEqual(['big-parallel', 'kvm'])
+      expect(app.system).toBe('x86_64-linux')
       const lib = await readDerivation(app.inputDrvs[0] as string, inStore)
-      expect(lib).toMatchObject({ inputDrvs: [], requiredFeatures: [] })
+      expect(lib).toMatchObject({ inputDrvs: [], requiredFeatures: [], system: 'aarch64-linux' })
       expect(await derivationOutputs(inStore(drvPath))).toEqual(app.outputs)
     } finally {
       await rm(dir, { recursive: true, force: true })
@@ -36,7 +37,7 @@ describe('the derivation files the real nix-instantiate writes', () => {
 
   it('take only store paths of derivations as inputs, whatever the environment says', () => {
     const text = 'Derive([("out","/nix/store/00000000000000000000000000000000-x","","")],[("/nix/store/11111111111111111111111111111111-y.drv",["out"]),("/etc/passwd.drv",["out"])],[],"x86_64-linux","/bin/sh",[],[("note","(\\"/nix/store/22222222222222222222222222222222-z.drv\\",[")])'
-    expect(parseDerivation(text).inputDrvs).toEqual(['/nix/store/11111111111111111111111111111111-y.drv'])
+    expect(parseDerivation(text)).toMatchObject({ inputDrvs: ['/nix/store/11111111111111111111111111111111-y.drv'], system: 'x86_64-linux' })
     expect(parseDerivation('not a derivation')).toEqual({ outputs: [], inputDrvs: [], requiredFeatures: [] })
   })
 
