@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import type { Host } from './harness/index.ts'
 import { useLan, waitFor } from './harness/index.ts'
 import { fakeLoadavg, makeHostKey, makeMeshKey, nixLines, spawnMesh, writeHookScript, type RunningAgent } from './support/mesh.ts'
+import { startNixDaemon } from './support/builder-faults.ts'
 import { countByBuilder, startMeshBuilder, writeJobs, type BuiltOutput, type MeshBuilder } from './support/offload.ts'
 
 const SLOTS = 2
@@ -32,9 +33,9 @@ interface Build {
   log: string
 }
 
-async function nixBuild (host: Host, file: string, args: string[]): Promise<Build> {
+async function nixBuild (host: Host, file: string, args: string[], env: Record<string, string> = {}): Promise<Build> {
   const startedAt = performance.now()
-  const result = await host.run('nix-build', [file, '--no-out-link', ...args], { timeoutMs: 100_000 })
+  const result = await host.run('nix-build', [file, '--no-out-link', ...args], { timeoutMs: 100_000, env })
   const seconds = (performance.now() - startedAt) / 1000
   const paths = result.stdout.split('\n').filter((l) => l !== '')
   const outputs = await Promise.all(paths.map(async (path) => ({ path, builtOn: (await readFile(host.pathOnMachine(path), 'utf8')).trim() })))
@@ -42,6 +43,43 @@ async function nixBuild (host: Host, file: string, args: string[]): Promise<Buil
 }
 
 const summary = (b: Build): string => `${b.seconds.toFixed(1)} s, by host: ${JSON.stringify(Object.fromEntries([...b.counts].sort()))}`
+
+/** A compiler (10 s) and the app built with it; a prep (1 s) and the docs built with it. Names from `prefix`, .drv files new for each `tag`. */
+async function writeChain (host: Host, prefix: string, tag: string): Promise<string> {
+  const file = join(host.dir, `chain-${tag}.nix`)
+  await writeFile(file, `let
+  job = name: seconds: inputs: derivation {
+    inherit name inputs;
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep \${seconds}; echo $h > $out" ];
+    tag = "${tag}";
+  };
+  compiler = job "${prefix}-compiler" "10" [ ];
+  prep = job "${prefix}-prep" "1" [ ];
+in [ compiler prep (job "${prefix}-app" "2" [ compiler ]) (job "${prefix}-docs" "1" [ prep ]) ]
+`)
+  return file
+}
+
+/** An older evaluation of `chain` (writeChain's): two compilers, never built, that wait for its docs. */
+async function writeStaleUsers (host: Host, prefix: string, tag: string, chain: string): Promise<string> {
+  const file = join(host.dir, `stale-${tag}.nix`)
+  await writeFile(file, `let
+  docs = builtins.elemAt (import ${chain}) 3;
+  job = name: old: inputs: derivation {
+    inherit name inputs old;
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/sleep 10; echo > $out" ];
+    tag = "${tag}";
+  };
+in job "${prefix}-compiler" "2" [ (job "${prefix}-compiler" "1" [ docs ]) ]
+`)
+  return file
+}
+
+const builtOn = (b: Build): Record<string, string> => Object.fromEntries(b.outputs.map((o) => [o.path.replace(/^\/nix\/store\/[a-z0-9]{32}-[^-]+-/, ''), o.builtOn]))
 
 /**
  * `mesh build-hook` as Nix 2.8's build hook on a master (m) that builds too, with two builders
@@ -118,23 +156,7 @@ describe('mesh build-hook with the real Nix 2.8', () => {
   it('once it knows how long the builds take, sends a build the run does not wait for to a builder while the master builds the chain, whatever older evaluations in the store wait for it', async () => {
     const m = lan.host('m')
     // The names stay, so the second run has the first one's history; the tag makes every .drv new.
-    const graph = async (tag: string): Promise<string> => {
-      const file = join(m.dir, `chain-${tag}.nix`)
-      await writeFile(file, `let
-  job = name: seconds: inputs: derivation {
-    inherit name inputs;
-    system = "x86_64-linux";
-    builder = "/bin/sh";
-    args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep \${seconds}; echo $h > $out" ];
-    tag = "${tag}";
-  };
-  compiler = job "${lan.prefix}-compiler" "10" [ ];
-  prep = job "${lan.prefix}-prep" "1" [ ];
-in [ compiler prep (job "${lan.prefix}-app" "2" [ compiler ]) (job "${lan.prefix}-docs" "1" [ prep ]) ]
-`)
-      return file
-    }
-    const builtOn = (b: Build): Record<string, string> => Object.fromEntries(b.outputs.map((o) => [o.path.replace(/^\/nix\/store\/[a-z0-9]{32}-[^-]+-/, ''), o.builtOn]))
+    const graph = async (tag: string): Promise<string> => await writeChain(m, lan.prefix, tag)
     const first = await nixBuild(m, await graph(`${lan.prefix}-teach`), ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v'])
     console.info(`chain, first run (no history): ${summary(first)}`)
     // Nothing known: the idle master is the fastest place for every build.
@@ -156,25 +178,42 @@ in [ compiler prep (job "${lan.prefix}-app" "2" [ compiler ]) (job "${lan.prefix
     // Nix's temporary roots of the run, which the hook reads, say so.
     const tag = `${lan.prefix}-stale`
     const file = await graph(tag)
-    const stale = join(m.dir, 'stale.nix')
-    await writeFile(stale, `let
-  jobs = import ${file};
-  docs = builtins.elemAt jobs 3;
-  job = name: old: inputs: derivation {
-    inherit name inputs old;
-    system = "x86_64-linux";
-    builder = "/bin/sh";
-    args = [ "-c" "/bin/sleep 10; echo > $out" ];
-    tag = "${tag}";
-  };
-in job "${lan.prefix}-compiler" "2" [ (job "${lan.prefix}-compiler" "1" [ docs ]) ]
-`)
+    const stale = await writeStaleUsers(m, lan.prefix, tag, file)
     await m.run('nix-instantiate', [stale])
     const third = await nixBuild(m, file, ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v'])
     console.info(`chain, with an older evaluation waiting for the docs: ${summary(third)}`)
     const again = builtOn(third)
     expect(again.compiler).toBe('m')
     expect(again.docs, JSON.stringify(again)).not.toBe('m')
+  })
+
+  it('does the same under a nix-daemon (multi-user Nix), whose worker runs the hook as root', async () => {
+    const m = lan.host('m')
+    const prefix = `${lan.prefix}d`
+    const daemon = await startNixDaemon(m)
+    try {
+      // As a multi-user Nix's clients reach it. (`--option store daemon` would pass the daemon's
+      // own address on to its worker and so to Nix's own hook, which would then copy a remote
+      // build's outputs back through a second daemon worker, and wait for the first one's lock.)
+      const args = ['--max-jobs', '4', '--builders', `@${master.nixFile}`, '-v']
+      const viaDaemon = { NIX_REMOTE: 'daemon' }
+      const first = await nixBuild(m, await writeChain(m, prefix, `${prefix}-teach`), args, viaDaemon)
+      console.info(`chain through the daemon, first run: ${summary(first)}`)
+      expect(builtOn(first)).toEqual({ compiler: 'm', prep: 'm', app: 'm', docs: 'm' })
+      const tag = `${prefix}-stale`
+      const file = await writeChain(m, prefix, tag)
+      await m.run('nix-instantiate', [await writeStaleUsers(m, prefix, tag, file)])
+      const second = await nixBuild(m, file, args, viaDaemon)
+      console.info(`chain through the daemon, with an older evaluation waiting for the docs: ${summary(second)}`)
+      const placed = builtOn(second)
+      expect(placed.compiler).toBe('m')
+      expect(placed.docs, JSON.stringify(placed)).not.toBe('m')
+      expect(second.log).toMatch(/buildmesh: \/nix\/store\/\S+-compiler\.drv: build here/)
+      expect(second.log).not.toContain('cannot decide')
+      expect(daemon.output()).toMatch(/accepted connection from pid \d+, user root/)
+    } finally {
+      await daemon.stop()
+    }
   })
 
   it('fails a build that fails on the builder as Nix\'s own hook does, with the builder\'s log', async () => {
