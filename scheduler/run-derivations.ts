@@ -2,6 +2,7 @@ import type { Clock } from '../common/clock.ts'
 import { UsageError } from '../common/errors.ts'
 import { isDrvPath } from './derivation.ts'
 import type { NixRun } from './nix-run.ts'
+import { MAX_ROOTS_PER_PIECE } from '../wire/control.ts'
 
 /**
  * A piece of a run's temporary roots file (`/nix/var/nix/temproots/<pid>`), as the build hook
@@ -17,9 +18,6 @@ export interface RunRootsChunk {
   to: number
   paths: string[]
 }
-
-/** Most derivation paths one chunk may carry: a control request holds 256 KiB, `served` too. */
-export const MAX_ROOTS_PER_CHUNK = 1000
 
 interface Run { file: string, held: number, size: number, derivations: Set<string>, seenAt: number }
 
@@ -93,8 +91,8 @@ function parseChunk (value: unknown): RunRootsChunk {
   }
   const c = { size: offset(size, 'size'), from: offset(from, 'from'), to: offset(to, 'to') }
   if (c.from > c.to || c.to > c.size) throw new UsageError('runRoots must have from <= to <= size')
-  if (!Array.isArray(paths) || paths.length > MAX_ROOTS_PER_CHUNK || !paths.every((p) => typeof p === 'string' && isDrvPath(p))) {
-    throw new UsageError(`runRoots.paths must be at most ${MAX_ROOTS_PER_CHUNK} derivation paths`)
+  if (!Array.isArray(paths) || paths.length > MAX_ROOTS_PER_PIECE || !paths.every((p) => typeof p === 'string' && isDrvPath(p))) {
+    throw new UsageError(`runRoots.paths must be at most ${MAX_ROOTS_PER_PIECE} derivation paths`)
   }
   return { ...c, file, paths: paths as string[] }
 }

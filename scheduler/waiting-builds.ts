@@ -85,7 +85,7 @@ export class WaitingBuilds {
   withoutChain (keys: readonly string[]): Array<{ key: string, build: QueuedBuild }> {
     return keys.flatMap((key) => {
       const w = this.byKey.get(key)
-      return w === undefined || w.chainAfter !== undefined ? [] : [{ key, build: { system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork } }]
+      return w === undefined || w.chainAfter !== undefined ? [] : [{ key, build: queued(w) }]
     })
   }
 
@@ -97,10 +97,7 @@ export class WaitingBuilds {
 
   /** The builds of run `nixRun` waiting for a build to end, with what planBuild needs of each. */
   buildEndWaiters (nixRun?: NixRun): Array<{ key: string, build: QueuedBuild }> {
-    return [...this.byKey].filter(([, w]) => w.until === 'build-end' && sameRun(w.nixRun, nixRun)).map(([key, w]) => ({
-      key,
-      build: { system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork, chainAfter: w.chainAfter }
-    }))
+    return [...this.byKey].filter(([, w]) => w.until === 'build-end' && sameRun(w.nixRun, nixRun)).map(([key, w]) => ({ key, build: queued(w) }))
   }
 
   /** A copy to try answers on without changing what the agent knows. */
@@ -120,22 +117,23 @@ export class WaitingBuilds {
   /**
    * The waiting builds, each with when Nix should ask about it again. Nix asks every build-end
    * waiter again, one after the other, as soon as one of its builds ends: one told to wait before
-   * the last end its run saw is about to be asked. The others wait for the next end, the soonest that the candidates'
-   * running builds should end (a poll wakes Nix at the latest).
+   * the last end its run saw is about to be asked. The others wait for the next end, the soonest
+   * that the candidates' running builds should end (a poll wakes Nix at the latest).
    */
   queue (now: number, candidates: Array<Pick<Candidate, 'endsIn'>>): QueuedBuild[] {
     const nextEnd = Math.max(0, Math.min(this.pollSeconds, ...candidates.flatMap((c) => c.endsIn ?? [])))
     return [...this.byKey.values()].map((w) => ({
-      system: w.system,
-      requiredFeatures: w.requiredFeatures,
-      expectedWork: w.expectedWork,
-      chainAfter: w.chainAfter,
+      ...queued(w),
       askedAgainIn: w.until === 'poll'
         ? Math.max(0, w.askedAt + this.pollSeconds - now)
         : w.askedAt < lastOf(this.ends, w.nixRun) ? 0 : nextEnd
     }))
   }
 }
+
+/** What planBuild needs of a waiter. */
+const queued = (w: Waiting): QueuedBuild =>
+  ({ system: w.system, requiredFeatures: w.requiredFeatures, expectedWork: w.expectedWork, chainAfter: w.chainAfter })
 
 /** When the last of `ends` that run `nixRun` saw was: its Nix then asked every build-end waiter again. */
 function lastOf (ends: End[], nixRun: NixRun | undefined): number {

@@ -26,12 +26,19 @@ export const CONTROL_METHODS: readonly ControlMethod[] = ['peers', 'self', 'buil
  */
 export const MAX_ANSWERED_AHEAD = 1024
 
+/** Most bytes of the run's temporary roots file one `decide` request carries (`runRoots`). */
+export const MAX_ROOTS_PIECE_BYTES = 96 * 1024
+
+/** Most derivation paths one `runRoots` piece holds. */
+export const MAX_ROOTS_PER_PIECE = 1000
+
 /**
- * Requests are small; the largest, the hook's `decide` reporting the waits it answered itself,
- * holds at most MAX_ANSWERED_AHEAD derivation paths (up to 223 bytes each). Anything bigger is
- * not ours.
+ * Requests are small but for the hook's `decide`: the waits it answered itself, at most
+ * MAX_ANSWERED_AHEAD derivation paths of up to 259 bytes (about 270 KB as JSON), and a piece of
+ * the run's roots (at most MAX_ROOTS_PIECE_BYTES of the file, about 100 KB as JSON). Anything
+ * bigger is not ours.
  */
-export const MAX_CONTROL_REQUEST_BYTES = 256 * 1024
+export const MAX_CONTROL_REQUEST_BYTES = 512 * 1024
 
 export function parseControlRequest (line: string): ControlRequest {
   const value: unknown = JSON.parse(line)

@@ -1,9 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { isDrvPath } from '../../scheduler/derivation.ts'
-import { MAX_ROOTS_PER_CHUNK, type RunRootsChunk } from '../../scheduler/run-derivations.ts'
-
-/** Bytes of the roots file one request carries at most, leaving room in the agent's 256 KiB for the rest. */
-const MAX_CHUNK_BYTES = 96 * 1024
+import type { RunRootsChunk } from '../../scheduler/run-derivations.ts'
+import { MAX_ROOTS_PER_PIECE, MAX_ROOTS_PIECE_BYTES } from '../../wire/control.ts'
 
 /** Bytes from `from` on, up to `maxBytes`, of a file, with its size and identity; undefined if it cannot be read. */
 export type ReadRoots = (from: number, maxBytes: number) => { file: string, size: number, bytes: Buffer } | undefined
@@ -50,7 +48,7 @@ export class RunRoots {
   next (): RunRootsChunk | undefined {
     if (this.unreadable) return undefined
     const from = this.held ?? 0
-    const got = this.read(from, this.held === undefined ? 0 : MAX_CHUNK_BYTES)
+    const got = this.read(from, this.held === undefined ? 0 : MAX_ROOTS_PIECE_BYTES)
     if (got === undefined) {
       this.unreadable = true
       return undefined
@@ -60,7 +58,7 @@ export class RunRoots {
     const paths: string[] = []
     let to = from
     // Whole entries only, each ending in a NUL; a root that is not a derivation is passed over.
-    for (let start = 0, end = got.bytes.indexOf(0); end >= 0 && paths.length < MAX_ROOTS_PER_CHUNK; start = end + 1, end = got.bytes.indexOf(0, start)) {
+    for (let start = 0, end = got.bytes.indexOf(0); end >= 0 && paths.length < MAX_ROOTS_PER_PIECE; start = end + 1, end = got.bytes.indexOf(0, start)) {
       const root = got.bytes.toString('utf8', start, end)
       if (isDrvPath(root)) paths.push(root)
       to = from + end + 1

@@ -1,11 +1,14 @@
-import { mkdtemp, stat } from 'node:fs/promises'
+import { mkdtemp, stat, writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AgentAlreadyRunningError, ControlServer } from '../../../agent/control-server.ts'
+import { decideParams } from '../../../cli/build-hook/decision.ts'
+import { rootsFile, RunRoots } from '../../../cli/build-hook/run-roots.ts'
 import { AgentSession, askAgent } from '../../../cli/control-client.ts'
+import { MAX_ANSWERED_AHEAD, MAX_ROOTS_PIECE_BYTES } from '../../../wire/control.ts'
 
 const log = pino({ level: 'silent' })
 const servers: ControlServer[] = []
@@ -49,8 +52,29 @@ describe('control socket', () => {
     const path = await serve({ peers: () => ['still here'] })
     expect(JSON.parse(await rawExchange(path, 'not json\n'))).toMatchObject({ ok: false, code: 'ERR_REQUEST' })
     expect(JSON.parse(await rawExchange(path, '{"method":"shutdown"}\n'))).toMatchObject({ ok: false, error: 'unknown method "shutdown"' })
-    expect(JSON.parse(await rawExchange(path, 'x'.repeat(300_000)))).toMatchObject({ ok: false, error: 'request too large' })
+    expect(JSON.parse(await rawExchange(path, 'x'.repeat(600_000)))).toMatchObject({ ok: false, error: 'request too large' })
     expect(await askAgent(path, 'peers')).toEqual(['still here'])
+  })
+
+  it('takes the largest decide the hook sends: a whole round it answered itself, and a whole piece of the run\'s roots', async () => {
+    // The longest derivation paths a request may hold.
+    const drv = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-${'n'.repeat(211)}.drv`
+    const dir = await mkdtemp(join(tmpdir(), 'bm-roots-'))
+    const roots = join(dir, '4242')
+    await writeFile(roots, Array.from({ length: 2000 }, (_, i) => `${drv(i)}\0`).join(''))
+    const piece = new RunRoots(rootsFile(roots))
+    piece.next()
+    piece.heldByAgent(0)
+    const served = { drvPaths: Array.from({ length: MAX_ANSWERED_AHEAD }, (_, i) => drv(i)), answeredAt: 1 }
+    const try_ = { amWilling: false, system: 'x86_64-linux', drvPath: drv(1), requiredFeatures: [] }
+    const params = decideParams(try_, { kind: 'agent' }, 4, served, { nixRun: 4242, roots: piece.next() })
+    const path = await serve({ decide: (p) => ({ served: (p as { served: string[] }).served.length, roots: (p as { runRoots: { paths: string[] } }).runRoots.paths.length }) })
+    const session = new AgentSession(path)
+    try {
+      expect(await session.ask('decide', params)).toEqual({ served: MAX_ANSWERED_AHEAD, roots: Math.floor(MAX_ROOTS_PIECE_BYTES / (drv(0).length + 1)) })
+    } finally {
+      session.close()
+    }
   })
 
   it('answers kept connections in the order asked, and closes after a request that does not keep it', async () => {
