@@ -20,6 +20,8 @@ describe('discovery on a LAN', () => {
     const [b1, b2] = await Promise.all([startBuilder(h1, { meshKey }), startBuilder(h2, { meshKey })])
     await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 2000, intervalMs: 50, what: 'both builders in the master\'s Nix file' })
     const listedAfterMs = Date.now() - startedAt
+    // The Guix file is written after the Nix file, a moment later on a busy machine.
+    await waitFor(async () => ((await readOr(master.guixFile)).match(/\(build-machine/g) ?? []).length === 2, { timeoutMs: 2000, intervalMs: 50, what: 'both builders in the master\'s machines.scm' })
 
     const byHost = new Map((await nixLines(master.nixFile)).map((cols) => [cols[0], cols]))
     for (const [host, builder] of [[h1, b1], [h2, b2]] as const) {
