@@ -156,7 +156,7 @@ export class Agent {
         sshPublicKey: sshKeyPair.publicKey,
         masterName: facts.name
       }))
-      await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
+      const sshChecks = await this.run(new SshReachability({ table, clock, log, check: sshHandshake }))
       const history = new BuildHistory()
       const waiting = new WaitingBuilds(defaultPlanPolicy.pollSeconds)
       const localBuilds = await this.run(new LocalBuilds({
@@ -175,6 +175,7 @@ export class Agent {
         waiting,
         dependents: new StoreDependents({ log, clock }),
         runs: new RunDerivations(clock),
+        sshChecks,
         clock,
         // Asked for every request of Nix's: the load alone, no statfs, since free disk does not rank the master.
         local: async () => {

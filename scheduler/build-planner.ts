@@ -1,6 +1,6 @@
 import type { Clock } from '../common/clock.ts'
 import { UsageError } from '../common/errors.ts'
-import { MAX_ANSWERED_AHEAD } from '../wire/control.ts'
+import { MAX_ANSWERED_AHEAD, RELEASE_OUTCOMES } from '../wire/control.ts'
 import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
@@ -15,6 +15,7 @@ import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, ru
 import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
 import type { RunDerivations } from './run-derivations.ts'
+import type { SshReachability } from './ssh-reachability.ts'
 import type { WaitingBuilds } from './waiting-builds.ts'
 
 /** The master itself, as a candidate: its facts now. */
@@ -32,6 +33,8 @@ export interface BuildPlannerComponents {
   dependents?: Pick<StoreDependents, 'of'>
   /** Each run's own derivations, from its temporary roots: only those count in a chain. */
   runs?: RunDerivations
+  /** The builders' SSH checks, run at once for a builder that Nix's own hook would not build on. */
+  sshChecks?: Pick<SshReachability, 'checkNow'>
   clock: Clock
 }
 
@@ -249,16 +252,28 @@ export class BuildPlanner {
     }).declines
   }
 
-  /** The hook's word that a remote build ended: its wall time teaches the history. */
+  /**
+   * The hook's word that a build sent to a builder is over. Only a build that ended with its
+   * outputs back teaches the history its wall time: a failed one's, or the moment Nix's own hook
+   * took to find the builder unreachable, says nothing of its work. A builder Nix's own hook
+   * would not build on is checked over SSH at once.
+   */
   release (params: unknown): { released: boolean } {
-    const id = object(params).reservation
+    const p = object(params)
+    const id = p.reservation
     if (typeof id !== 'string' || id.length > 64) throw new UsageError('reservation must be a reservation id')
+    // A hook from before outcomes were told only released builds that it had built.
+    const outcome = p.outcome ?? 'built'
+    if (typeof outcome !== 'string' || !(RELEASE_OUTCOMES as readonly string[]).includes(outcome)) {
+      throw new UsageError(`outcome must be one of ${RELEASE_OUTCOMES.join(', ')}`)
+    }
     const reservation = this.components.reservations.release(id)
     if (reservation !== undefined) {
       // The run that sent it asks its waiters again as this build ends.
       this.components.waiting.buildEnded(this.components.clock.now() / 1000, reservation.nixRun)
       const seconds = (this.components.clock.now() - reservation.at) / 1000
-      this.components.history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
+      if (outcome === 'built') this.components.history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
+      if (outcome === 'declined') this.components.sshChecks?.checkNow(reservation.peer)
     }
     return { released: reservation !== undefined }
   }

@@ -1,6 +1,7 @@
 import type { Clock } from '../common/clock.ts'
 import type { Logger } from '../common/logger.ts'
 import { currentAdvertisement } from './eligibility.ts'
+import type { Peer } from './peer.ts'
 import type { PeerTable } from './peer-table.ts'
 import type { SshHandshakeResult } from './ssh-handshake.ts'
 
@@ -34,6 +35,8 @@ export class SshReachability {
   private readonly init: Required<SshReachabilityInit>
   private readonly targets = new Map<string, string>()
   private readonly checking = new Set<string>()
+  /** When `checkNow` last checked each builder. */
+  private readonly checkedNowAt = new Map<string, number>()
   private timer: unknown
   private readonly onChange = (): void => { this.tick() }
 
@@ -55,14 +58,29 @@ export class SshReachability {
     this.timer = undefined
   }
 
+  /**
+   * Nix's own hook could not build on this builder (`BuildPlanner.release`): its sshd may have
+   * gone while its agent still streams status. Checks it now rather than at the next recheck, a
+   * minute away, so the agent does not pick it for every build meanwhile. At most once per
+   * `minBackoffMs`: a builder whose slots another Nix took passes each time.
+   */
+  checkNow (key: string): void {
+    if (this.timer === undefined) return
+    const peer = this.components.table.get(key)
+    const target = peer === undefined ? undefined : targetOf(peer)
+    if (target === undefined || this.targets.get(key) !== JSON.stringify(target) || this.checking.has(key)) return
+    const now = this.components.clock.now()
+    if (now < (this.checkedNowAt.get(key) ?? -Infinity) + this.init.minBackoffMs) return
+    this.checkedNowAt.set(key, now)
+    void this.run(key, target)
+  }
+
   private tick (): void {
     const { table, clock } = this.components
     const now = clock.now()
     for (const peer of table.list()) {
-      const ad = currentAdvertisement(peer)
-      const host = peer.addresses.find((a) => !a.includes(':'))
-      if (!peer.trusted || peer.status === null || ad?.hostKey == null || host === undefined) continue
-      const target: Target = { host, port: ad.sshPort, hostKey: ad.hostKey }
+      const target = targetOf(peer)
+      if (target === undefined) continue
       const id = JSON.stringify(target)
       // A new address, port or host key is a new thing to check, whatever the old one's record.
       if (this.targets.get(peer.key) !== id) {
@@ -72,6 +90,7 @@ export class SshReachability {
       const due = peer.ssh === null || now >= peer.ssh.nextCheckAt
       if (due && !this.checking.has(peer.key)) void this.run(peer.key, target)
     }
+    for (const key of this.checkedNowAt.keys()) if (table.get(key) === undefined) this.checkedNowAt.delete(key)
   }
 
   private async run (key: string, target: Target): Promise<void> {
@@ -89,4 +108,12 @@ export class SshReachability {
       this.checking.delete(key)
     }
   }
+}
+
+/** Where a verified builder's sshd should answer, with the host key the lists pin; undefined until all of that is known. */
+function targetOf (peer: Peer): Target | undefined {
+  const ad = currentAdvertisement(peer)
+  const host = peer.addresses.find((a) => !a.includes(':'))
+  if (!peer.trusted || peer.status === null || ad?.hostKey == null || host === undefined) return undefined
+  return { host, port: ad.sshPort, hostKey: ad.hostKey }
 }

@@ -26,6 +26,15 @@ export const CONTROL_METHODS: readonly ControlMethod[] = ['peers', 'self', 'buil
  */
 export const MAX_ANSWERED_AHEAD = 1024
 
+/**
+ * How a build the hook sent to a builder ended, as it tells the agent with `release`: `built`,
+ * outputs back; `failed`, Nix's own hook took it and ended in error (the build failed, or the
+ * connection was lost); `declined`, Nix's own hook would not take it there (the builder could not
+ * be reached, or its slots were taken by another Nix).
+ */
+export const RELEASE_OUTCOMES = ['built', 'failed', 'declined'] as const
+export type ReleaseOutcome = typeof RELEASE_OUTCOMES[number]
+
 /** Most bytes of the run's temporary roots file one `decide` request carries (`runRoots`). */
 export const MAX_ROOTS_PIECE_BYTES = 96 * 1024
 

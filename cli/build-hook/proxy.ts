@@ -8,6 +8,7 @@ import { WireReader } from './protocol.ts'
 import type { RealHook, StderrMode } from './real-hook.ts'
 import { RunRoots, type ReadRoots } from './run-roots.ts'
 import { StandingDeclines } from './standing-declines.ts'
+import type { ReleaseOutcome } from '../../wire/control.ts'
 
 export interface BuildHookComponents {
   /** What Nix writes to the hook: its stdin. */
@@ -129,7 +130,7 @@ export class BuildHookProxy {
     try {
       hook = await this.components.startRealHook('watch')
     } catch (err) {
-      await this.release(plan.reservation)
+      await this.release(plan.reservation, 'failed')
       return { kind: 'failed', why: `cannot start Nix's build hook: ${(err as Error).message}` }
     }
     void hook.write(Buffer.concat([encodeSettings(withSetting(settings, 'builders', plan.nixLine)), encodeTry(request)]))
@@ -140,10 +141,10 @@ export class BuildHookProxy {
       void hook.write(buffered).then(async () => { await hook.pipeIn(rest) })
       await hook.pipeErr(this.components.output, reply.rest)
       const code = exitCode(await hook.exited)
-      await this.release(plan.reservation)
+      await this.release(plan.reservation, code === 0 ? 'built' : 'failed')
       return { kind: 'built', code }
     }
-    await this.release(plan.reservation)
+    await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
     await hook.stop()
     if (reply === null) return { kind: 'failed', why: `Nix's build hook for ${plan.host} ended without answering` }
     switch (reply.answer) {
@@ -188,10 +189,10 @@ export class BuildHookProxy {
     this.components.output.write(`# ${reply}\n`)
   }
 
-  private async release (reservation: string | undefined): Promise<void> {
+  private async release (reservation: string | undefined, outcome: ReleaseOutcome): Promise<void> {
     if (reservation === undefined) return
     try {
-      await this.components.askAgent('release', { reservation })
+      await this.components.askAgent('release', { reservation, outcome })
     } catch (err) {
       this.components.log(NixLevel.talkative, `cannot release reservation ${reservation}: ${(err as Error).message}`)
     }

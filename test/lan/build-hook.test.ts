@@ -1,48 +1,14 @@
-import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Host } from './harness/index.ts'
 import { useLan, waitFor } from './harness/index.ts'
-import { fakeLoadavg, makeHostKey, makeMeshKey, nixLines, spawnMesh, writeHookScript, type RunningAgent } from './support/mesh.ts'
+import { fakeLoadavg, makeMeshKey, nixLines, writeHookScript } from './support/mesh.ts'
 import { startNixDaemon } from './support/builder-faults.ts'
-import { countByBuilder, startMeshBuilder, writeJobs, type BuiltOutput, type MeshBuilder } from './support/offload.ts'
+import { nixBuild, startBuildingMaster, summary, useMeshBuildHook, type Build } from './support/build-hook.ts'
+import { startMeshBuilder, writeJobs, type MeshBuilder } from './support/offload.ts'
 
 const SLOTS = 2
-
-/**
- * A master agent that also builds, as an ordinary host would run it: no --no-builder. Its Nix
- * machines file is in the host's directory; its control socket is the default one in the host's
- * own /run, where the hook finds it.
- */
-async function startBuildingMaster (host: Host, meshKey: string, args: string[]): Promise<RunningAgent & { nixFile: string }> {
-  const stateDir = join(host.dir, 'state')
-  const nixFile = join(host.dir, 'machines')
-  const key = await makeHostKey(host)
-  const proc = spawnMesh(host, [
-    'agent', '--master', '--mesh-key', meshKey, '--state-dir', stateDir, '--log-level', 'debug',
-    '--nix-machines', nixFile, '--guix-machines', join(host.dir, 'machines.scm'), '--ssh-host-key', key.file, ...args
-  ])
-  await proc.waitForOutput('"agent started"', { timeoutMs: 15_000 })
-  return { process: proc, stateDir, nixFile, stop: async () => await proc.stop() }
-}
-
-interface Build {
-  outputs: BuiltOutput[]
-  counts: Map<string, number>
-  seconds: number
-  log: string
-}
-
-async function nixBuild (host: Host, file: string, args: string[], env: Record<string, string> = {}): Promise<Build> {
-  const startedAt = performance.now()
-  const result = await host.run('nix-build', [file, '--no-out-link', ...args], { timeoutMs: 100_000, env })
-  const seconds = (performance.now() - startedAt) / 1000
-  const paths = result.stdout.split('\n').filter((l) => l !== '')
-  const outputs = await Promise.all(paths.map(async (path) => ({ path, builtOn: (await readFile(host.pathOnMachine(path), 'utf8')).trim() })))
-  return { outputs, counts: countByBuilder(outputs), seconds, log: result.stderr }
-}
-
-const summary = (b: Build): string => `${b.seconds.toFixed(1)} s, by host: ${JSON.stringify(Object.fromEntries([...b.counts].sort()))}`
 
 /** A compiler (10 s) and the app built with it; a prep (1 s) and the docs built with it. Names from `prefix`, .drv files new for each `tag`. */
 async function writeChain (host: Host, prefix: string, tag: string): Promise<string> {
@@ -106,8 +72,7 @@ describe('mesh build-hook with the real Nix 2.8', () => {
     for (const b of builders) {
       await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(masterKey), { what: `the master's key in ${b.host.name}'s authorized_keys` })
     }
-    const hook = await writeHookScript(m, 'mesh-build-hook', ['--nix-machines', master.nixFile])
-    await appendFile(m.pathOnMachine('/etc/nix/nix.conf'), `build-hook = ${hook}\n`)
+    await useMeshBuildHook(m, master.nixFile)
     agentDownHook = await writeHookScript(m, 'mesh-build-hook-agent-down', ['--nix-machines', master.nixFile, '--socket', '/run/buildmesh/nobody-here.sock'])
   })
 

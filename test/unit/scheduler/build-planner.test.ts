@@ -28,9 +28,11 @@ interface Setup {
 
 type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dependents']>
 
+type SshChecks = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['sshChecks']>
+
 type Master = Awaited<ReturnType<ConstructorParameters<typeof BuildPlanner>[0]['local']>>
 
-async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}, runs?: RunDerivations): Promise<Setup> {
+async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}, runs?: RunDerivations, sshChecks?: SshChecks): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
@@ -51,6 +53,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     clock,
     reservations: new Reservations(clock),
     ...(runs === undefined ? {} : { runs }),
+    ...(sshChecks === undefined ? {} : { sshChecks }),
     dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
     localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0, ...master })
@@ -321,6 +324,42 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ amWilling: false }))).toEqual({ kind: 'postpone' })
     expect(planner.release({ reservation: first.reservation })).toEqual({ released: true })
     expect(await planner.decide(request({ amWilling: false }))).toMatchObject({ kind: 'remote' })
+  })
+
+  it('learns only from a build that came back built, and has a builder that Nix\'s own hook would not build on checked over SSH at once', async () => {
+    const checked: string[] = []
+    const { planner, join, clock, history } = await setup(1, undefined, {}, undefined, { checkNow: (key) => { checked.push(key) } })
+    const compiler = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-compiler-1.0.drv`
+    const sent = async (n: number): Promise<string> => {
+      // Heard from lately, as its agent streams status.
+      join({ name: 'b1', speed: 8 }, '10.9.0.2')
+      const answer = await planner.decide(request({ drvPath: compiler(n), amWilling: false }))
+      expect(answer).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+      return answer.reservation as string
+    }
+
+    // Unreachable: Nix's own hook gave up on b1 within a second. That is no compiler's work.
+    const declined = await sent(1)
+    clock.advance(300)
+    expect(planner.release({ reservation: declined, outcome: 'declined' })).toEqual({ released: true })
+    expect(history.expected('compiler-1.0')).toBeUndefined()
+    expect(checked).toHaveLength(1)
+    // The build failed there after 10 s: nor is that.
+    const failed = await sent(2)
+    clock.advance(10_000)
+    planner.release({ reservation: failed, outcome: 'failed' })
+    expect(history.expected('compiler-1.0')).toBeUndefined()
+    // Built in 100 s at 8 a second; a hook from before outcomes only released what it built.
+    const built = await sent(3)
+    clock.advance(100_000)
+    planner.release({ reservation: built, outcome: 'built' })
+    expect(history.expected('compiler-1.0')).toBeCloseTo(800, 0)
+    const older = await sent(4)
+    clock.advance(100_000)
+    planner.release({ reservation: older })
+    expect(history.expected('compiler-1.0')).toBeCloseTo(800, 0)
+    expect(checked).toHaveLength(1)
+    expect(() => planner.release({ reservation: older, outcome: 'lost' })).toThrow(/outcome must be one of built, failed, declined/)
   })
 
   it('restricted to named hosts, never builds locally and never elsewhere', async () => {

@@ -83,11 +83,21 @@ describe('the build hook proxy', () => {
       { try: nixTry(1, false).request },
       { inputs: ['/nix/store/a-input', '/nix/store/b-input'], outputs: ['out'], stdinEnded: true }
     ])
-    // The agent's own file leaves it the whole choice: no allowed hosts. The slot is given back.
+    // The agent's own file leaves it the whole choice: no allowed hosts. The slot is given back,
+    // and as the build failed there, its time teaches the agent nothing.
     expect(calls).toEqual([
       ['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: nixTry(1).request.drvPath, forecast: true }],
-      ['release', { reservation: 'r-1' }]
+      ['release', { reservation: 'r-1', outcome: 'failed' }]
     ])
+  })
+
+  it('tells the agent a build came back built only when Nix\'s own hook ends well', async () => {
+    const running = proxy([{ kind: 'remote', host: '10.0.0.1', nixLine: line('10.0.0.1'), reservation: 'r-1' }], { FAKE_EXIT: '0' }).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(0)
+    expect(calls.at(-1)).toEqual(['release', { reservation: 'r-1', outcome: 'built' }])
   })
 
   it('tells Nix to keep waiting itself where the agent answered ahead, within one round, and reports it next time', async () => {
@@ -149,7 +159,8 @@ describe('the build hook proxy', () => {
     input.end(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, true).bytes, nixTry(2, false).bytes, nixTry(3, false).bytes, nixTry(4, true).bytes]))
     expect(await running).toBe(0)
     expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# postpone', '# postpone', '# decline'])
-    expect(calls.filter(([method]) => method === 'release')).toEqual(['r-1', 'r-2', 'r-3'].map((reservation) => ['release', { reservation }]))
+    // Nix's own hook would not build there: the agent checks that builder rather than learn from it.
+    expect(calls.filter(([method]) => method === 'release')).toEqual(['r-1', 'r-2', 'r-3'].map((reservation) => ['release', { reservation, outcome: 'declined' }]))
     const records = await fake.records()
     expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.2'), line('10.0.0.2'), line('10.0.0.3')])
     // Each of Nix's hooks saw its one request, then the end of its input.

@@ -92,7 +92,7 @@ describe('mesh build-hook', () => {
     // Nix starts the hook: here, this test is its parent, the run of Nix it serves.
     expect(agent.requests).toEqual([
       { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath, forecast: true, nixRun: process.pid }, keepOpen: true },
-      { method: 'release', params: { reservation: 'r-1' }, keepOpen: true }
+      { method: 'release', params: { reservation: 'r-1', outcome: 'failed' }, keepOpen: true }
     ])
     expect((await fake.records()).at(-1)).toEqual({ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true })
   })
@@ -107,7 +107,7 @@ describe('mesh build-hook', () => {
     h.stdin.end()
     expect(await h.exited).toBe(0)
     expect(h.stderr.text).toContain('"msg":"buildmesh: Nix\'s build hook for 10.0.0.4 ended without answering; Nix\'s own build hook takes over"')
-    expect(agent.requests.at(-1)).toEqual({ method: 'release', params: { reservation: 'r-1' }, keepOpen: true })
+    expect(agent.requests.at(-1)).toEqual({ method: 'release', params: { reservation: 'r-1', outcome: 'failed' }, keepOpen: true })
     expect(await fake.records()).toEqual([
       { argv: ['3'], builders: line('10.0.0.4'), settings: 3 },
       { try: nixTry(1).request },

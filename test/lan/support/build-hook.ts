@@ -1,0 +1,47 @@
+import { appendFile, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Host } from '../harness/index.ts'
+import { makeHostKey, spawnMesh, writeHookScript, type RunningAgent } from './mesh.ts'
+import { countByBuilder, type BuiltOutput } from './offload.ts'
+
+/**
+ * A master agent that also builds, as an ordinary host would run it: no --no-builder. Its Nix
+ * machines file is in the host's directory; its control socket is the default one in the host's
+ * own /run, where the hook finds it.
+ */
+export async function startBuildingMaster (host: Host, meshKey: string, args: string[]): Promise<RunningAgent & { nixFile: string }> {
+  const stateDir = join(host.dir, 'state')
+  const nixFile = join(host.dir, 'machines')
+  const key = await makeHostKey(host)
+  const proc = spawnMesh(host, [
+    'agent', '--master', '--mesh-key', meshKey, '--state-dir', stateDir, '--log-level', 'debug',
+    '--nix-machines', nixFile, '--guix-machines', join(host.dir, 'machines.scm'), '--ssh-host-key', key.file, ...args
+  ])
+  await proc.waitForOutput('"agent started"', { timeoutMs: 15_000 })
+  return { process: proc, stateDir, nixFile, stop: async () => await proc.stop() }
+}
+
+/** Makes the real `mesh build-hook`, deciding with the master's agent, the build hook of the host's Nix. */
+export async function useMeshBuildHook (host: Host, nixFile: string): Promise<void> {
+  const hook = await writeHookScript(host, 'mesh-build-hook', ['--nix-machines', nixFile])
+  await appendFile(host.pathOnMachine('/etc/nix/nix.conf'), `build-hook = ${hook}\n`)
+}
+
+export interface Build {
+  outputs: BuiltOutput[]
+  counts: Map<string, number>
+  seconds: number
+  log: string
+}
+
+/** A real nix-build in the host; each output holds the name of the host that built it. */
+export async function nixBuild (host: Host, file: string, args: string[], env: Record<string, string> = {}): Promise<Build> {
+  const startedAt = performance.now()
+  const result = await host.run('nix-build', [file, '--no-out-link', ...args], { timeoutMs: 100_000, env })
+  const seconds = (performance.now() - startedAt) / 1000
+  const paths = result.stdout.split('\n').filter((l) => l !== '')
+  const outputs = await Promise.all(paths.map(async (path) => ({ path, builtOn: (await readFile(host.pathOnMachine(path), 'utf8')).trim() })))
+  return { outputs, counts: countByBuilder(outputs), seconds, log: result.stderr }
+}
+
+export const summary = (b: Build): string => `${b.seconds.toFixed(1)} s, by host: ${JSON.stringify(Object.fromEntries([...b.counts].sort()))}`

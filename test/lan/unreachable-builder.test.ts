@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { useLan, waitFor } from './harness/index.ts'
+import { fakeLoadavg, makeMeshKey, nixLines, peersOf } from './support/mesh.ts'
+import { nixBuild, startBuildingMaster, summary, useMeshBuildHook } from './support/build-hook.ts'
+import { startMeshBuilder, writeJobs, type MeshBuilder } from './support/offload.ts'
+
+const JOBS = 3
+const SECONDS = 2
+
+/**
+ * A builder whose sshd is gone while its agent still streams status: the master's SSH check
+ * passed a moment ago and is not due for a minute, so the agent picks it, the fastest, and Nix's
+ * own hook finds it unreachable. Every Nix, ssh and mesh process is real.
+ */
+describe('a builder that Nix\'s own hook cannot reach', () => {
+  const lan = useLan({ hosts: ['m', 'b1', 'b2'] })
+  let master: Awaited<ReturnType<typeof startBuildingMaster>>
+  let builders: MeshBuilder[]
+
+  beforeAll(async () => {
+    const meshKey = await makeMeshKey(lan)
+    for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
+    master = await startBuildingMaster(lan.host('m'), meshKey, [])
+    // b1 is four times as fast as b2: the agent's first choice for every build.
+    builders = await Promise.all([['b1', 4], ['b2', 1]].map(async ([name, speed]) => await startMeshBuilder(lan.host(name as string), { meshKey, slots: 2, speed: speed as number })))
+    await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 10_000, intervalMs: 50, what: 'both builders in the master\'s Nix file' })
+    const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
+    for (const b of builders) {
+      await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(masterKey), { what: `the master's key in ${b.host.name}'s authorized_keys` })
+    }
+    await useMeshBuildHook(lan.host('m'), master.nixFile)
+  })
+
+  it('is checked at once and left out, the builds go to the other builder within a poll, and the failed tries teach nothing', async () => {
+    const m = lan.host('m')
+    const b1 = builders[0] as MeshBuilder
+    await waitFor(async () => (await peersOf(m)).filter((p) => p.eligible && p.name.startsWith('b')).length === 2, { what: 'both builders eligible, their SSH checked' })
+    await b1.sshd.process.stop()
+
+    // --max-jobs 0: only builders build, and a build Nix's own hook could not start waits for Nix's next poll (5 s).
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-gone`, JOBS, SECONDS)
+    const build = await nixBuild(m, jobs, ['--max-jobs', '0', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`b1's sshd stopped, ${JOBS} x ${SECONDS} s, --max-jobs 0: ${summary(build)}`)
+    expect(build.outputs).toHaveLength(JOBS)
+    expect(build.outputs.map((o) => o.builtOn)).toEqual(Array(JOBS).fill('b2'))
+    // The agent did pick b1, and Nix's own hook could not reach it.
+    expect(build.log).toContain(`cannot build on 'ssh-ng://root@${b1.host.address}'`)
+    expect(build.log).toMatch(new RegExp(`buildmesh: \\S+\\.drv: ${b1.host.address.replaceAll('.', '\\.')} declined`))
+    // Not picked again until its next SSH check, a minute later, it would keep the run waiting that long.
+    expect(build.seconds).toBeLessThan(30)
+    const view = (await peersOf(m)).find((p) => p.name === 'b1')
+    expect(view?.eligible).toBe(false)
+    expect(view?.reason).toMatch(/^SSH check failed \(.*\); next try in \d+s$/)
+
+    // What the agent learnt, as it keeps it: each job's time on b2, not the moment b1 took to fail.
+    await master.stop()
+    const history = JSON.parse(await readFile(join(master.stateDir, 'build-history.json'), 'utf8')) as Array<[string, number]>
+    const learnt = history.filter(([name]) => name.startsWith(`${lan.prefix}-gone`))
+    expect(learnt).toHaveLength(JOBS)
+    for (const [name, work] of learnt) expect(work, name).toBeGreaterThanOrEqual(SECONDS)
+  })
+})
