@@ -1,16 +1,13 @@
 import type { Clock } from '../common/clock.ts'
-import { UsageError } from '../common/errors.ts'
-import { MAX_ANSWERED_AHEAD, RELEASE_OUTCOMES } from '../wire/control.ts'
-import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
-import { isDrvPath } from './derivation.ts'
 import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
-import { parseNixRun, type NixRun } from './nix-run.ts'
+import type { NixRun } from './nix-run.ts'
+import { paramsObject, parseBuilderSelection, parseDecideRequest, parseReleaseRequest, type DecideRequest } from './hook-requests.ts'
 import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, threadsOf, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
@@ -44,13 +41,6 @@ export interface BuildPlannerInit {
   plan: PlanPolicy
 }
 
-export interface BuilderSelection {
-  only?: string[]
-  exclude?: string[]
-  system?: string
-  features?: string[]
-}
-
 export interface DecideAnswer {
   kind: 'local' | 'remote' | 'postpone' | 'impossible'
   host?: string
@@ -79,15 +69,6 @@ const latest = (...ends: Array<number | undefined>): number | undefined => {
   return known.length === 0 ? undefined : Math.max(...known)
 }
 
-const object = (params: unknown): Record<string, unknown> =>
-  typeof params === 'object' && params !== null && !Array.isArray(params) ? params as Record<string, unknown> : {}
-
-function strings (value: unknown, what: string, max = 256): string[] | undefined {
-  if (value === undefined) return undefined
-  if (!Array.isArray(value) || value.length > max || value.some((v) => typeof v !== 'string')) throw new UsageError(`${what} must be a list of at most ${max} strings`)
-  return value as string[]
-}
-
 /**
  * The master's answers to `mesh builders` and to the build hook: which builders, and where one
  * build should go. Works from the live peer table; the hook's requests are validated here
@@ -106,11 +87,7 @@ export class BuildPlanner {
 
   /** Eligible builders matching a selection, and every name the master knows. */
   builders (params: unknown): { builders: Builder[], known: string[], sshKeyPath: string } {
-    const p = object(params)
-    const only = strings(p.only, 'only')
-    const exclude = strings(p.exclude, 'exclude')
-    const system = p.system === undefined ? undefined : validateSystem(p.system, 'system')
-    const features = p.features === undefined ? [] : validateFeatures(strings(p.features, 'features'), 'features')
+    const { only, exclude, system, features = [] } = parseBuilderSelection(params)
     const peers = this.components.table.list()
     const builders = eligibleBuilders(peers, this.init.eligibility).filter((b) => {
       const ad = b.advertisement
@@ -129,8 +106,9 @@ export class BuildPlanner {
    */
   async decide (params: unknown): Promise<DecideAnswer> {
     const answer = this.turn.then(async () => {
-      const held = this.takeRunRoots(params)
-      const decided = await this.decideNow(params)
+      const request = parseDecideRequest(params)
+      const held = this.takeRunRoots(request.nixRun, paramsObject(params).runRoots)
+      const decided = await this.decideNow(request)
       return held === undefined ? decided : { ...decided, runRootsHeld: held }
     })
     this.turn = answer.catch(() => {})
@@ -138,29 +116,18 @@ export class BuildPlanner {
   }
 
   /** The piece of the run's roots the hook sent, if any, taken before the answer that may use it. */
-  private takeRunRoots (params: unknown): number | undefined {
-    const p = object(params)
-    const nixRun = parseNixRun(p.nixRun)
+  private takeRunRoots (nixRun: NixRun | undefined, roots: unknown): number | undefined {
     if (nixRun === undefined || this.components.runs === undefined) return undefined
-    return this.components.runs.add(nixRun, p.runRoots)
+    return this.components.runs.add(nixRun, roots)
   }
 
-  private async decideNow (params: unknown): Promise<DecideAnswer> {
-    const p = object(params)
-    if (typeof p.amWilling !== 'boolean') throw new UsageError('amWilling must be true or false')
-    if (typeof p.drvPath !== 'string' || !isDrvPath(p.drvPath)) throw new UsageError('drvPath must be a derivation path in /nix/store')
-    const maxJobs = p.maxJobs === undefined ? undefined : Number(p.maxJobs)
-    if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
+  private async decideNow (p: DecideRequest): Promise<DecideAnswer> {
     const { localBuilds, waiting } = this.components
-    const drvPath = p.drvPath
-    const nixRun = parseNixRun(p.nixRun)
-    const served = strings(p.served, 'served', MAX_ANSWERED_AHEAD) ?? []
-    if (served.some((s) => !isDrvPath(s))) throw new UsageError('served must be derivation paths')
-    if (p.servedAt !== undefined && !Number.isFinite(p.servedAt)) throw new UsageError('servedAt must be a time')
+    const { drvPath, nixRun, served, maxJobs } = p
     // Told to keep waiting when the agent answered ahead, not now: a build that ended since then
     // has Nix ask them again, as it would have had the agent answered them one by one.
     const before = this.components.clock.now()
-    const servedAt = Math.min(before, Math.max(before - 60_000, Number(p.servedAt ?? before))) / 1000
+    const servedAt = Math.min(before, Math.max(before - 60_000, p.servedAt ?? before)) / 1000
     for (const s of served) waiting.askedAgain(s, servedAt)
     // Then: a local build found finished here tells `waiting` that Nix is asking its waiters again.
     const localRunning = await localBuilds.running(drvPath, nixRun)
@@ -170,19 +137,20 @@ export class BuildPlanner {
     waiting.asked(drvPath, now)
     const name = BuildHistory.nameOf(drvPath)
     const request: BuildRequest = {
-      system: validateSystem(p.system, 'system'),
-      requiredFeatures: validateFeatures(strings(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
+      system: p.system,
+      requiredFeatures: p.requiredFeatures,
       // Nix says it is willing for every derivation of a batch; what we already kept local counts too.
       amWilling: p.amWilling && (maxJobs === undefined || localRunning < maxJobs),
       expectedWork: this.components.history.expected(name),
       typicalWork: this.components.history.typical(),
       typicalBigParallelWork: this.components.history.typicalBigParallel()
     }
-    // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead.
-    const allowed = strings(p.allowedHosts, 'allowedHosts')
+    // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead;
+    // nor can one that Nix already handed to the hook, whose builder was lost (`remoteOnly`).
+    const allowed = p.allowedHosts
     const remotes = this.remoteCandidates(allowed)
     const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
-    if (allowed === undefined) {
+    if (allowed === undefined && !p.remoteOnly) {
       const local = await this.components.local()
       // The load average shows what we started here only a minute late, and counts nothing of it
       // at first: so every run's builds count now, a big-parallel one by the cores it keeps busy.
@@ -213,7 +181,7 @@ export class BuildPlanner {
     if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now, nixRun)
     if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now, nixRun)
     if (decision.kind !== 'remote') {
-      if (p.forecast !== true) return { kind: decision.kind }
+      if (!p.forecast) return { kind: decision.kind }
       const startedHere = decision.kind === 'local' && request.amWilling
       const after = startedHere ? candidates.map((c) => c.local ? { ...c, slotsInUse: c.slotsInUse + 1, endsIn: localBuilds.endsIn(nixRun) } : c) : candidates
       const amWilling = p.amWilling && (maxJobs === undefined || localRunning + (startedHere ? 1 : 0) < maxJobs)
@@ -256,26 +224,28 @@ export class BuildPlanner {
    * The hook's word that a build sent to a builder is over. Only a build that ended with its
    * outputs back teaches the history its wall time: a failed one's, or the moment Nix's own hook
    * took to find the builder unreachable, says nothing of its work. A builder Nix's own hook
-   * would not build on is checked over SSH at once.
+   * would not build on, or that a build failed on, is checked over SSH at once; for a failed
+   * build the answer says whether the builder is lost (gone from the mesh, no longer eligible,
+   * or its sshd not answering), so the hook can build it elsewhere rather than fail it.
    */
-  release (params: unknown): { released: boolean } {
-    const p = object(params)
-    const id = p.reservation
-    if (typeof id !== 'string' || id.length > 64) throw new UsageError('reservation must be a reservation id')
-    // A hook from before outcomes were told only released builds that it had built.
-    const outcome = p.outcome ?? 'built'
-    if (typeof outcome !== 'string' || !(RELEASE_OUTCOMES as readonly string[]).includes(outcome)) {
-      throw new UsageError(`outcome must be one of ${RELEASE_OUTCOMES.join(', ')}`)
+  async release (params: unknown): Promise<{ released: boolean, lost?: boolean }> {
+    const { reservation: id, outcome } = parseReleaseRequest(params)
+    const { reservations, waiting, clock, history, sshChecks, table } = this.components
+    const reservation = reservations.release(id)
+    if (reservation === undefined) return { released: false }
+    // The run that sent it asks its waiters again as this build ends.
+    waiting.buildEnded(clock.now() / 1000, reservation.nixRun)
+    const seconds = (clock.now() - reservation.at) / 1000
+    if (outcome === 'built') history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
+    if (outcome === 'built') return { released: true }
+    if (outcome === 'declined') {
+      // Nix waits for this answer: the next decision will see what the check finds.
+      void sshChecks?.checkNow(reservation.peer)
+      return { released: true }
     }
-    const reservation = this.components.reservations.release(id)
-    if (reservation !== undefined) {
-      // The run that sent it asks its waiters again as this build ends.
-      this.components.waiting.buildEnded(this.components.clock.now() / 1000, reservation.nixRun)
-      const seconds = (this.components.clock.now() - reservation.at) / 1000
-      if (outcome === 'built') this.components.history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
-      if (outcome === 'declined') this.components.sshChecks?.checkNow(reservation.peer)
-    }
-    return { released: reservation !== undefined }
+    await sshChecks?.checkNow(reservation.peer)
+    const peer = table.get(reservation.peer)
+    return { released: true, lost: peer === undefined || ineligibleReason(peer, this.init.eligibility, clock.now()) !== null }
   }
 
   /** How long the builds that wait for this one take after it, each as fast as it can go. */

@@ -34,7 +34,8 @@ export class SshReachability {
   private readonly components: SshReachabilityComponents
   private readonly init: Required<SshReachabilityInit>
   private readonly targets = new Map<string, string>()
-  private readonly checking = new Set<string>()
+  /** The checks running now, by builder. */
+  private readonly checking = new Map<string, Promise<void>>()
   /** When `checkNow` last checked each builder. */
   private readonly checkedNowAt = new Map<string, number>()
   private timer: unknown
@@ -61,18 +62,21 @@ export class SshReachability {
   /**
    * Nix's own hook could not build on this builder (`BuildPlanner.release`): its sshd may have
    * gone while its agent still streams status. Checks it now rather than at the next recheck, a
-   * minute away, so the agent does not pick it for every build meanwhile. At most once per
+   * minute away, so the agent does not pick it for every build meanwhile; resolves once the
+   * check, or the one already running, is done and in the table. At most once per
    * `minBackoffMs`: a builder whose slots another Nix took passes each time.
    */
-  checkNow (key: string): void {
+  async checkNow (key: string): Promise<void> {
+    const running = this.checking.get(key)
+    if (running !== undefined) return await running
     if (this.timer === undefined) return
     const peer = this.components.table.get(key)
     const target = peer === undefined ? undefined : targetOf(peer)
-    if (target === undefined || this.targets.get(key) !== JSON.stringify(target) || this.checking.has(key)) return
+    if (target === undefined || this.targets.get(key) !== JSON.stringify(target)) return
     const now = this.components.clock.now()
     if (now < (this.checkedNowAt.get(key) ?? -Infinity) + this.init.minBackoffMs) return
     this.checkedNowAt.set(key, now)
-    void this.run(key, target)
+    await this.run(key, target)
   }
 
   private tick (): void {
@@ -94,20 +98,26 @@ export class SshReachability {
   }
 
   private async run (key: string, target: Target): Promise<void> {
-    const { table, clock, log, check } = this.components
-    this.checking.add(key)
+    const check = this.check(key, target)
+    this.checking.set(key, check)
     try {
-      const result = await check(target.host, target.port, target.hostKey)
-      const peer = table.get(key)
-      if (peer === undefined || this.targets.get(key) !== JSON.stringify(target)) return
-      const failures = result.ok ? 0 : (peer.ssh?.failures ?? 0) + 1
-      const wait = result.ok ? this.init.recheckMs : Math.min(this.init.maxBackoffMs, this.init.minBackoffMs * 2 ** (failures - 1))
-      if (!result.ok) log.warn({ peer: peer.name, peerId: peer.advertisement?.peerId, reason: result.reason, retryInMs: wait }, 'builder SSH check failed')
-      table.setSsh(key, { ok: result.ok, reason: result.reason, failures, nextCheckAt: clock.now() + wait })
+      await check
     } finally {
       this.checking.delete(key)
     }
   }
+
+  private async check (key: string, target: Target): Promise<void> {
+    const { table, clock, log, check } = this.components
+    const result = await check(target.host, target.port, target.hostKey)
+    const peer = table.get(key)
+    if (peer === undefined || this.targets.get(key) !== JSON.stringify(target)) return
+    const failures = result.ok ? 0 : (peer.ssh?.failures ?? 0) + 1
+    const wait = result.ok ? this.init.recheckMs : Math.min(this.init.maxBackoffMs, this.init.minBackoffMs * 2 ** (failures - 1))
+    if (!result.ok) log.warn({ peer: peer.name, peerId: peer.advertisement?.peerId, reason: result.reason, retryInMs: wait }, 'builder SSH check failed')
+    table.setSsh(key, { ok: result.ok, reason: result.reason, failures, nextCheckAt: clock.now() + wait })
+  }
+
 }
 
 /** Where a verified builder's sshd should answer, with the host key the lists pin; undefined until all of that is known. */

@@ -1,11 +1,12 @@
-import { availableParallelism, constants } from 'node:os'
+import { availableParallelism } from 'node:os'
 import type { Writable } from 'node:stream'
 import { builderScope, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
+import { buildElsewhere, type FailoverComponents } from './failover.ts'
 import { encodeSettings, encodeTry, readSettings, readTry, settingValue, withSetting, type Setting, type TryRequest } from './messages.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
-import type { RealHook, StderrMode } from './real-hook.ts'
+import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
 import { RunRoots, type ReadRoots } from './run-roots.ts'
 import { StandingDeclines } from './standing-declines.ts'
 import type { ReleaseOutcome } from '../../wire/control.ts'
@@ -21,6 +22,8 @@ export interface BuildHookComponents {
   /** Starts Nix's own build hook. */
   startRealHook: (mode: StderrMode) => Promise<RealHook>
   log: NixLog
+  /** Waits between asks for another builder after one was lost mid-build. */
+  sleep?: (ms: number) => Promise<void>
 }
 
 export interface BuildHookInit {
@@ -44,9 +47,6 @@ const DECIDED = {
   postpone: 'every machine that can build it is busy: later',
   ahead: 'still waits, as the agent answered ahead'
 } as const
-
-const exitCode = ({ code, signal }: { code: number | null, signal: NodeJS.Signals | null }): number =>
-  code ?? 128 + (signal === null ? 0 : constants.signals[signal])
 
 /**
  * Nix's build hook, standing in for Nix's own: each `try` is decided by the agent on live data.
@@ -115,7 +115,7 @@ export class BuildHookProxy {
         continue
       }
       log(NixLevel.talkative, `${request.drvPath}: build on ${plan.host}`)
-      const outcome = await this.buildRemotely(settings, request, plan)
+      const outcome = await this.buildRemotely(settings, request, plan, scope)
       if (outcome.kind === 'built') return outcome.code
       if (outcome.kind === 'failed') {
         log(NixLevel.warn, `${outcome.why}; Nix's own build hook takes over`)
@@ -125,7 +125,7 @@ export class BuildHookProxy {
   }
 
   /** Nix's own hook, given the one machine the agent chose; the result is passed on. */
-  private async buildRemotely (settings: Setting[], request: TryRequest, plan: Plan & { kind: 'remote' }): Promise<RemoteOutcome> {
+  private async buildRemotely (settings: Setting[], request: TryRequest, plan: Plan & { kind: 'remote' }, scope: BuilderScope): Promise<RemoteOutcome> {
     let hook: RealHook
     try {
       hook = await this.components.startRealHook('watch')
@@ -137,12 +137,19 @@ export class BuildHookProxy {
     const reply = await hook.nextAnswer(this.components.output)
     if (reply?.answer === 'accept') {
       this.answer('accept')
+      // Nix writes the inputs and outputs at once and closes our stdin: kept, in case the build
+      // has to be done again elsewhere.
       const { buffered, rest } = this.reader.detach()
-      void hook.write(buffered).then(async () => { await hook.pipeIn(rest) })
+      const input = readAll(buffered, rest)
+      void input.then(async (bytes) => { await hook.send(bytes) })
       await hook.pipeErr(this.components.output, reply.rest)
       const code = exitCode(await hook.exited)
-      await this.release(plan.reservation, code === 0 ? 'built' : 'failed')
-      return { kind: 'built', code }
+      if (code === 0) {
+        await this.release(plan.reservation, 'built')
+        return { kind: 'built', code }
+      }
+      if (!await this.release(plan.reservation, 'failed')) return { kind: 'built', code }
+      return { kind: 'built', code: await buildElsewhere(this.failover(), { settings, request, scope, input: await input, lostHost: plan.host, code }) }
     }
     await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
     await hook.stop()
@@ -189,12 +196,28 @@ export class BuildHookProxy {
     this.components.output.write(`# ${reply}\n`)
   }
 
-  private async release (reservation: string | undefined, outcome: ReleaseOutcome): Promise<void> {
-    if (reservation === undefined) return
+  /** Gives the reservation back, saying how its build ended; true when the agent says its builder is lost. */
+  private async release (reservation: string | undefined, outcome: ReleaseOutcome): Promise<boolean> {
+    if (reservation === undefined) return false
     try {
-      await this.components.askAgent('release', { reservation, outcome })
+      const answer = await this.components.askAgent('release', { reservation, outcome })
+      return (answer as { lost?: unknown } | null)?.lost === true
     } catch (err) {
       this.components.log(NixLevel.talkative, `cannot release reservation ${reservation}: ${(err as Error).message}`)
+      return false
+    }
+  }
+
+  private failover (): FailoverComponents {
+    const { askAgent, startRealHook, output, log } = this.components
+    return {
+      askAgent,
+      startRealHook,
+      output,
+      log,
+      sleep: this.components.sleep ?? (async (ms) => { await new Promise((resolve) => setTimeout(resolve, ms)) }),
+      now: () => performance.now(),
+      release: async (reservation, outcome) => await this.release(reservation, outcome)
     }
   }
 }
@@ -208,4 +231,17 @@ function localMaxJobs (settings: Setting[]): number | undefined {
   if (value === undefined) return undefined
   const n = value === 'auto' ? availableParallelism() : Number(value)
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+/** Everything left of Nix's input, once Nix has closed it. */
+async function readAll (buffered: Buffer, rest: AsyncIterator<Buffer | string>): Promise<Buffer> {
+  const chunks = [buffered]
+  try {
+    for (let next = await rest.next(); next.done !== true; next = await rest.next()) {
+      chunks.push(typeof next.value === 'string' ? Buffer.from(next.value) : next.value)
+    }
+  } catch {
+    // Our stdin broke: to Nix's hook that is the same as Nix closing it.
+  }
+  return Buffer.concat(chunks)
 }

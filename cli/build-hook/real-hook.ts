@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { once } from 'node:events'
+import { constants } from 'node:os'
 import { basename } from 'node:path'
 import type { Writable } from 'node:stream'
 
@@ -45,6 +46,10 @@ export interface HookAnswer {
 
 export type StderrMode = 'watch' | 'inherit'
 
+/** The exit code a shell would report for the hook's end. */
+export const exitCode = ({ code, signal }: { code: number | null, signal: NodeJS.Signals | null }): number =>
+  code ?? 128 + (signal === null ? 0 : constants.signals[signal])
+
 /** One running real hook. In `watch` mode its stderr comes to us, to find its answer. */
 export class RealHook {
   readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
@@ -78,6 +83,12 @@ export class RealHook {
     const stdin = this.child.stdin
     if (stdin === null || stdin.destroyed || bytes.length === 0) return
     if (!stdin.write(bytes)) await Promise.race([once(stdin, 'drain'), this.exited])
+  }
+
+  /** Writes all of the hook's input, then closes its stdin, as Nix closes ours once it has written. */
+  async send (bytes: Buffer): Promise<void> {
+    await this.write(bytes)
+    this.child.stdin?.end()
   }
 
   /** Copies the rest of Nix's input into the hook, then closes the hook's stdin as Nix closes ours. */
@@ -121,6 +132,20 @@ export class RealHook {
     }
   }
 
+  /**
+   * The hook's output after its next line, which is not passed on: after `# accept` the store
+   * it builds on, which Nix reads once, from the first hook it accepted a build from.
+   */
+  async skipLine (rest: Buffer): Promise<Buffer> {
+    let pending = rest
+    while (pending.indexOf(10) === -1) {
+      const next = await this.stderr?.next()
+      if (next === undefined || next.done === true) return Buffer.alloc(0)
+      pending = Buffer.concat([pending, next.value])
+    }
+    return pending.subarray(pending.indexOf(10) + 1)
+  }
+
   /** Passes the hook's stderr on, byte for byte, until it closes. */
   async pipeErr (output: Writable, rest: Buffer): Promise<void> {
     if (rest.length > 0) output.write(rest)
@@ -139,4 +164,16 @@ export class RealHook {
     await this.exited
     clearTimeout(timer)
   }
+}
+
+/**
+ * SSH options for Nix's own hook: OpenSSH sends no keepalives by default, so a builder that is
+ * unplugged during a quiet build leaves Nix waiting on the connection until TCP gives up, two
+ * hours on. With these ssh ends the connection once the builder has not answered for 15 s;
+ * options the user set in NIX_SSHOPTS come first, and for ssh the first value given wins.
+ */
+export function withSshKeepalive (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const keepalive = '-o ServerAliveInterval=5 -o ServerAliveCountMax=3'
+  const given = env.NIX_SSHOPTS?.trim() ?? ''
+  return { ...env, NIX_SSHOPTS: given === '' ? keepalive : `${given} ${keepalive}` }
 }

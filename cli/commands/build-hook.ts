@@ -5,7 +5,7 @@ import { UsageError } from '../../common/errors.ts'
 import { defaultSocketPath, defaultStateDir } from '../../common/paths.ts'
 import { BuildHookProxy } from '../build-hook/proxy.ts'
 import { nixLog } from '../build-hook/nix-log.ts'
-import { RealHook, realHookCommand } from '../build-hook/real-hook.ts'
+import { RealHook, realHookCommand, withSshKeepalive } from '../build-hook/real-hook.ts'
 import { rootsFile } from '../build-hook/run-roots.ts'
 import { AgentSession } from '../control-client.ts'
 import { formatOptions, parseOptions, type OptionSpec } from '../options.ts'
@@ -21,7 +21,8 @@ const buildHookOptions: OptionSpec[] = [
 
 /** Nix waits on the hook's answer with a build slot idle: an agent slower than this is treated as down. */
 const DECIDE_TIMEOUT_MS = 3000
-const RELEASE_TIMEOUT_MS = 2000
+/** A release after a failed build waits on the agent's SSH check of that builder (at most 5 s). */
+const RELEASE_TIMEOUT_MS = 8000
 
 /** Nix gives its hook the build log pipe as fds 4 and 5; anything but a pipe there is not ours to pass on. */
 function builderLogFds (): number[] {
@@ -73,7 +74,7 @@ export const buildHookCommand: Command = {
       output: io.stderr,
       askAgent: async (method, params) => await agent.ask(method, params, method === 'decide' ? DECIDE_TIMEOUT_MS : RELEASE_TIMEOUT_MS),
       readText,
-      startRealHook: async (mode) => await RealHook.start({ command, verbosity, passFds, env: io.env }, mode),
+      startRealHook: async (mode) => await RealHook.start({ command, verbosity, passFds, env: withSshKeepalive(io.env) }, mode),
       log: nixLog(io.stderr, Number(verbosity))
     }, {
       agentMachinesFile: (values.nixMachines as string | undefined) ?? join(defaultStateDir(io.env), 'nix-machines'),

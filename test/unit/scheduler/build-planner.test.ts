@@ -24,6 +24,7 @@ interface Setup {
   /** Store paths that exist on the master. */
   store: Set<string>
   history: BuildHistory
+  table: PeerTable
 }
 
 type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dependents']>
@@ -66,7 +67,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     table.setStatus(s.key, statusFrom(ad, status), clock.now())
     table.setAuthorized(s.key, true)
   }
-  return { planner, join, clock, store, history }
+  return { planner, join, clock, store, history, table }
 }
 
 const drv = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-job-${n}.drv`
@@ -148,7 +149,7 @@ describe('BuildPlanner', () => {
     expect(first).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
     expect(history.expected('docs-1.0')).toBeCloseTo(4, 0)
     clock.advance(100_000)
-    planner.release({ reservation: first.reservation })
+    await planner.release({ reservation: first.reservation })
     expect(history.expected('compiler-1.0')).toBeCloseTo(100, 0)
 
     // Now it knows: the master's short build ends in a second, and the long one takes 25 s
@@ -225,7 +226,7 @@ describe('BuildPlanner', () => {
 
     // llvm took 25 s at 16 units a second: 400, and the median of the two is 350.
     learned.clock.advance(15_000)
-    learned.planner.release({ reservation: learned.llvm })
+    await learned.planner.release({ reservation: learned.llvm })
     expect(learned.history.typicalBigParallel()).toBeCloseTo(350, 0)
   })
 
@@ -322,17 +323,27 @@ describe('BuildPlanner', () => {
     const second = await planner.decide(request({ amWilling: false }))
     expect([first.kind, second.kind]).toEqual(['remote', 'remote'])
     expect(await planner.decide(request({ amWilling: false }))).toEqual({ kind: 'postpone' })
-    expect(planner.release({ reservation: first.reservation })).toEqual({ released: true })
+    expect(await planner.release({ reservation: first.reservation })).toEqual({ released: true })
     expect(await planner.decide(request({ amWilling: false }))).toMatchObject({ kind: 'remote' })
   })
 
-  it('learns only from a build that came back built, and has a builder that Nix\'s own hook would not build on checked over SSH at once', async () => {
+  it('learns only from a build that came back built, has the builder checked over SSH when one was not, and says when a failed build\'s builder is lost', async () => {
     const checked: string[] = []
-    const { planner, join, clock, history } = await setup(1, undefined, {}, undefined, { checkNow: (key) => { checked.push(key) } })
+    let sshFails = false
+    const sshChecks = {
+      checkNow: async (key: string) => {
+        checked.push(key)
+        table.setSsh(key, sshFails
+          ? { ok: false, reason: 'unreachable: connect ETIMEDOUT', failures: 1, nextCheckAt: clock.now() + 5000 }
+          : { ok: true, reason: null, failures: 0, nextCheckAt: clock.now() + 60_000 })
+      }
+    }
+    const { planner, join, clock, history, table } = await setup(1, undefined, {}, undefined, sshChecks)
     const compiler = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-compiler-1.0.drv`
+    // Its agent streams status twice a second; the table forgets it 7 s after the last.
+    const heardFrom = (): void => { join({ name: 'b1', speed: 8 }, '10.9.0.2') }
     const sent = async (n: number): Promise<string> => {
-      // Heard from lately, as its agent streams status.
-      join({ name: 'b1', speed: 8 }, '10.9.0.2')
+      heardFrom()
       const answer = await planner.decide(request({ drvPath: compiler(n), amWilling: false }))
       expect(answer).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
       return answer.reservation as string
@@ -341,25 +352,48 @@ describe('BuildPlanner', () => {
     // Unreachable: Nix's own hook gave up on b1 within a second. That is no compiler's work.
     const declined = await sent(1)
     clock.advance(300)
-    expect(planner.release({ reservation: declined, outcome: 'declined' })).toEqual({ released: true })
+    expect(await planner.release({ reservation: declined, outcome: 'declined' })).toEqual({ released: true })
     expect(history.expected('compiler-1.0')).toBeUndefined()
     expect(checked).toHaveLength(1)
-    // The build failed there after 10 s: nor is that.
+    // The build failed there after 10 s, and b1 still answers: the failure is the build's own.
     const failed = await sent(2)
     clock.advance(10_000)
-    planner.release({ reservation: failed, outcome: 'failed' })
+    heardFrom()
+    expect(await planner.release({ reservation: failed, outcome: 'failed' })).toEqual({ released: true, lost: false })
     expect(history.expected('compiler-1.0')).toBeUndefined()
+    expect(checked).toHaveLength(2)
+    // Now its sshd does not answer: lost, and the build can go elsewhere.
+    const cut = await sent(3)
+    clock.advance(10_000)
+    heardFrom()
+    sshFails = true
+    expect(await planner.release({ reservation: cut, outcome: 'failed' })).toEqual({ released: true, lost: true })
+    sshFails = false
+    await sshChecks.checkNow(table.list()[0]!.key)
     // Built in 100 s at 8 a second; a hook from before outcomes only released what it built.
-    const built = await sent(3)
+    const built = await sent(4)
     clock.advance(100_000)
-    planner.release({ reservation: built, outcome: 'built' })
+    expect(await planner.release({ reservation: built, outcome: 'built' })).toEqual({ released: true })
     expect(history.expected('compiler-1.0')).toBeCloseTo(800, 0)
-    const older = await sent(4)
+    const older = await sent(5)
     clock.advance(100_000)
-    planner.release({ reservation: older })
+    await planner.release({ reservation: older })
     expect(history.expected('compiler-1.0')).toBeCloseTo(800, 0)
-    expect(checked).toHaveLength(1)
-    expect(() => planner.release({ reservation: older, outcome: 'lost' })).toThrow(/outcome must be one of built, failed, declined/)
+    expect(checked).toHaveLength(4)
+    // Gone from the mesh while it built (its status stopped): lost, without a check.
+    const gone = await sent(6)
+    clock.advance(60_000)
+    expect(await planner.release({ reservation: gone, outcome: 'failed' })).toEqual({ released: true, lost: true })
+    await expect(planner.release({ reservation: older, outcome: 'lost' })).rejects.toThrow(/outcome must be one of built, failed, declined/)
+  })
+
+  it('for a build Nix already handed over (remoteOnly), never picks the master, however fast and idle', async () => {
+    const { planner, join } = await setup(8)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2', { slotsInUse: 1 })
+    expect(await planner.decide(request({ amWilling: true }))).toEqual({ kind: 'local' })
+    expect(await planner.decide(request({ amWilling: true, remoteOnly: true }))).toEqual({ kind: 'postpone' })
+    join({ name: 'b2', speed: 1 }, '10.9.0.3')
+    expect(await planner.decide(request({ amWilling: true, remoteOnly: true }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
   })
 
   it('restricted to named hosts, never builds locally and never elsewhere', async () => {
@@ -440,6 +474,6 @@ describe('BuildPlanner', () => {
     await expect(planner.decide(request({ amWilling: 'yes' }))).rejects.toThrow(/amWilling/)
     await expect(planner.decide(request({ drvPath: '/etc/passwd' }))).rejects.toThrow(/drvPath/)
     await expect(planner.decide(request({ maxJobs: -1 }))).rejects.toThrow(/maxJobs/)
-    expect(() => planner.release({ reservation: 42 })).toThrow(/reservation/)
+    await expect(planner.release({ reservation: 42 })).rejects.toThrow(/reservation/)
   })
 })

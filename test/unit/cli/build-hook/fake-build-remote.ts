@@ -6,6 +6,7 @@ import { WireReader } from '../../../../cli/build-hook/protocol.ts'
  * A stand-in for Nix's `build-remote`, speaking its protocol. What it answers depends on the
  * first host in its `builders` setting; it appends what it was sent to $FAKE_RECORD as JSON lines.
  *   10.0.0.1  accepts, reads inputs and outputs, writes to the build log (fd 4), exits $FAKE_EXIT
+ *   10.0.0.5  the same, then exits 1 as when the builder is lost mid-build
  *   10.0.0.2  declines   10.0.0.3  postpones   10.0.0.4  exits 3 without answering
  *   anything else (Nix's own list): postpones every request
  */
@@ -24,14 +25,18 @@ for (;;) {
   if (request === null) break
   record({ try: request })
   say('plain line from the fake\n')
-  if (host === '10.0.0.1') {
-    say('@nix {"action":"msg","level":1,"msg":"fake: connecting"}\n# accept\nssh-ng://root@10.0.0.1\n')
+  if (host === '10.0.0.1' || host === '10.0.0.5') {
+    say(`@nix {"action":"msg","level":1,"msg":"fake: connecting"}\n# accept\nssh-ng://root@${host}\n`)
     const inputs = await reader.readStrings()
     const outputs = await reader.readStrings()
     record({ inputs, outputs, stdinEnded: await reader.atEnd() })
     try {
       writeSync(4, 'build log from the fake\n')
     } catch {}
+    if (host === '10.0.0.5') {
+      say('error: fake: the connection to 10.0.0.5 was lost\n')
+      process.exit(1)
+    }
     say('@nix {"action":"msg","level":0,"msg":"fake: built"}\n')
     process.exit(Number(process.env.FAKE_EXIT ?? 0))
   } else if (host === '10.0.0.2') {

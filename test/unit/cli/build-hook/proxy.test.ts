@@ -32,14 +32,16 @@ describe('the build hook proxy', () => {
     await rm(fake.dir, { recursive: true, force: true })
   })
 
-  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}, init: Partial<BuildHookInit> = {}): BuildHookProxy {
+  /** The agent answers each `decide` with the next of `answers`, each `release` with the next of `releases`. */
+  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}, init: Partial<BuildHookInit> = {}, releases: unknown[] = []): BuildHookProxy {
     return new BuildHookProxy({
       input,
       output,
       askAgent: async (method, params) => {
         calls.push([method, params])
-        return method === 'decide' ? answers.shift() : { released: true }
+        return method === 'decide' ? answers.shift() : releases.shift() ?? { released: true }
       },
+      sleep: async (ms) => { calls.push(['sleep', ms]) },
       readText: async () => null,
       startRealHook: async (mode) => await RealHook.start({
         command: { file: fake.script, argv0: 'build-remote' },
@@ -98,6 +100,51 @@ describe('the build hook proxy', () => {
     input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
     expect(await running).toBe(0)
     expect(calls.at(-1)).toEqual(['release', { reservation: 'r-1', outcome: 'built' }])
+  })
+
+  it('builds again on another builder, for the same request and input, when the agent says the one it was on was lost', async () => {
+    const running = proxy([
+      { kind: 'remote', nixLine: line('10.0.0.5'), reservation: 'r-1' },
+      // Asked again, never for this host: nothing free at first, then b1.
+      { kind: 'postpone' },
+      { kind: 'remote', nixLine: line('10.0.0.1'), reservation: 'r-2' }
+    ], { FAKE_EXIT: '0' }, {}, [{ released: true, lost: true }]).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(0)
+
+    const drv = nixTry(1).request.drvPath
+    // Nix read one answer and one store, the first's; the log says where the build went.
+    expect(output.text.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('ssh-ng://'))).toEqual(['# accept', 'ssh-ng://root@10.0.0.5'])
+    expect(output.text).toContain('error: fake: the connection to 10.0.0.5 was lost\n')
+    expect(output.text).toContain(`"msg":"buildmesh: 10.0.0.5 was lost while building ${drv}; building it on another machine"`)
+    expect(output.text).toContain(`"msg":"buildmesh: building ${drv} on 10.0.0.1"`)
+    expect(output.text).toMatch(/"msg":"fake: built"\}\n$/)
+    const records = await fake.records()
+    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.5'), line('10.0.0.1')])
+    expect(records.filter((r) => 'inputs' in r)).toEqual(Array(2).fill({ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }))
+    const decide = { system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: drv }
+    expect(calls).toEqual([
+      ['decide', { maxJobs: 1, ...decide, forecast: true }],
+      ['release', { reservation: 'r-1', outcome: 'failed' }],
+      ['decide', { ...decide, forecast: false, remoteOnly: true }],
+      ['sleep', 5000],
+      ['decide', { ...decide, forecast: false, remoteOnly: true }],
+      ['release', { reservation: 'r-2', outcome: 'built' }]
+    ])
+  })
+
+  it('fails the build as Nix\'s own hook did when no other machine can build it', async () => {
+    const running = proxy([
+      { kind: 'remote', nixLine: line('10.0.0.5'), reservation: 'r-1' },
+      { kind: 'impossible' }
+    ], {}, {}, [{ released: true, lost: true }]).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(1)
+    expect(output.text).toContain(`"msg":"buildmesh: no other machine took ${nixTry(1).request.drvPath}"`)
   })
 
   it('tells Nix to keep waiting itself where the agent answered ahead, within one round, and reports it next time', async () => {

@@ -10,11 +10,10 @@ const JOBS = 3
 const SECONDS = 2
 
 /**
- * A builder whose sshd is gone while its agent still streams status: the master's SSH check
- * passed a moment ago and is not due for a minute, so the agent picks it, the fastest, and Nix's
- * own hook finds it unreachable. Every Nix, ssh and mesh process is real.
+ * A master (m) with the real `mesh build-hook` and two builders, b1 four times as fast as b2, that
+ * are lost while the agent would choose b1. Every Nix, ssh and mesh process is real.
  */
-describe('a builder that Nix\'s own hook cannot reach', () => {
+describe('a builder lost to Nix\'s own hook', () => {
   const lan = useLan({ hosts: ['m', 'b1', 'b2'] })
   let master: Awaited<ReturnType<typeof startBuildingMaster>>
   let builders: MeshBuilder[]
@@ -33,10 +32,34 @@ describe('a builder that Nix\'s own hook cannot reach', () => {
     await useMeshBuildHook(lan.host('m'), master.nixFile)
   })
 
-  it('is checked at once and left out, the builds go to the other builder within a poll, and the failed tries teach nothing', async () => {
+  it('unplugged while it builds: the build is done again on the other builder, and Nix sees it succeed', async () => {
     const m = lan.host('m')
     const b1 = builders[0] as MeshBuilder
-    await waitFor(async () => (await peersOf(m)).filter((p) => p.eligible && p.name.startsWith('b')).length === 2, { what: 'both builders eligible, their SSH checked' })
+    await waitFor(async () => (await peersOf(m)).filter((p) => p.eligible && p.name.startsWith('b')).length === 2, { what: 'both builders eligible' })
+    // One quiet build of 12 s, nothing local: it goes to b1, the fastest.
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-cut`, 1, 12)
+    const running = nixBuild(m, jobs, ['--max-jobs', '0', '--builders', `@${master.nixFile}`, '-v'])
+    try {
+      await waitFor(async () => ((await peersOf(m)).find((p) => p.name === 'b1')?.slotsInUse ?? 0) > 0, { timeoutMs: 15_000, what: 'the build running on b1' })
+      await lan.cutLink('b1')
+      const build = await running
+      console.info(`b1 unplugged 12 s build in: ${summary(build)}`)
+      expect(build.outputs.map((o) => o.builtOn)).toEqual(['b2'])
+      expect(build.log).toContain(`buildmesh: ${b1.host.address} was lost while building /nix/store/`)
+      expect(build.log).toContain(`copying path '${build.outputs[0]?.path ?? ''}' from 'ssh-ng://root@${lan.host('b2').address}'`)
+      // SSH gives up on b1 15 to 20 s after it went quiet; then 12 s on b2. Without a keepalive
+      // Nix would wait on b1's connection for two hours.
+      expect(build.seconds).toBeLessThan(60)
+    } finally {
+      await running.catch(() => {})
+      await lan.restoreLink('b1')
+    }
+  })
+
+  it('with its sshd gone, is checked at once and left out, the builds go to the other builder within a poll, and the failed tries teach nothing', async () => {
+    const m = lan.host('m')
+    const b1 = builders[0] as MeshBuilder
+    await waitFor(async () => (await peersOf(m)).filter((p) => p.eligible && p.name.startsWith('b')).length === 2, { timeoutMs: 20_000, what: 'both builders eligible, their SSH checked' })
     await b1.sshd.process.stop()
 
     // --max-jobs 0: only builders build, and a build Nix's own hook could not start waits for Nix's next poll (5 s).

@@ -1,0 +1,112 @@
+import type { Writable } from 'node:stream'
+import type { ReleaseOutcome } from '../../wire/control.ts'
+import type { BuilderScope } from './builders.ts'
+import { decideParams, planFromAnswer } from './decision.ts'
+import { encodeSettings, encodeTry, withSetting, type Setting, type TryRequest } from './messages.ts'
+import { NixLevel, type NixLog } from './nix-log.ts'
+import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
+
+export interface FailoverComponents {
+  askAgent: (method: 'decide' | 'release', params: unknown) => Promise<unknown>
+  startRealHook: (mode: StderrMode) => Promise<RealHook>
+  output: Writable
+  log: NixLog
+  /** Sleeps between asks while no builder has a slot: Nix's own poll interval. */
+  sleep: (ms: number) => Promise<void>
+  /** Milliseconds since some fixed point, for the deadline. */
+  now: () => number
+  /** Gives a reservation back with how its build ended; true when the agent says the builder is lost. */
+  release: (reservation: string | undefined, outcome: ReleaseOutcome) => Promise<boolean>
+}
+
+/** A build Nix already handed over, whose builder was lost before its outputs came back. */
+export interface LostBuild {
+  settings: Setting[]
+  request: TryRequest
+  scope: BuilderScope
+  /** What Nix wrote after our accept: the inputs to copy there and the outputs to copy back. */
+  input: Buffer
+  lostHost: string
+  /** Nix's own hook's exit code from the lost builder: what Nix gets if no builder takes it. */
+  code: number
+}
+
+const POLL_MS = 5000
+/** Past this without a builder taking it, the build fails as it did on the lost one. */
+const MAX_WAIT_MS = 30 * 60_000
+/** Builders lost in turn under one build before it fails: something else is wrong by then. */
+const MAX_MOVES = 3
+
+/**
+ * Builds a derivation again on another builder after the one it was on was lost (unplugged,
+ * shut down, its sshd gone) mid-build. Nix has already had our `accept`, so it can neither
+ * build it here nor choose again: Nix's own hook would fail the build, and without a keepalive
+ * would wait on the dead connection first. Instead the agent picks another builder, never this
+ * host, and Nix's own hook builds there from the same request and input; Nix sees one build
+ * that took longer. The new hook's store line is not passed on: Nix reads only the first.
+ */
+export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): Promise<number> {
+  const { request } = lost
+  const deadline = c.now() + MAX_WAIT_MS
+  let host = lost.lostHost
+  let code = lost.code
+  for (let moves = 1; moves <= MAX_MOVES; moves++) {
+    c.log(NixLevel.warn, `${host} was lost while building ${request.drvPath}; building it on another machine`)
+    for (;;) {
+      let plan
+      try {
+        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined), forecast: false, remoteOnly: true }), lost.scope)
+      } catch (err) {
+        c.log(NixLevel.error, `the agent cannot find another machine for ${request.drvPath} (${(err as Error).message})`)
+        return code
+      }
+      if (plan.kind === 'answer') {
+        if (plan.decided === 'impossible' || c.now() + POLL_MS > deadline) {
+          c.log(NixLevel.error, `no other machine took ${request.drvPath}`)
+          return code
+        }
+        await c.sleep(POLL_MS)
+        continue
+      }
+      const outcome = await buildOn(c, lost, plan)
+      if (outcome === 'declined') {
+        await c.sleep(POLL_MS)
+        continue
+      }
+      if (outcome.code === 0 || !outcome.lost) return outcome.code
+      host = plan.host
+      code = outcome.code
+      break
+    }
+  }
+  return code
+}
+
+/** Nix's own hook on the one machine the agent chose: its exit code, or that it would not take the build. */
+async function buildOn (c: FailoverComponents, lost: LostBuild, plan: { host: string, nixLine: string, reservation: string | undefined }): Promise<'declined' | { code: number, lost: boolean }> {
+  let hook: RealHook
+  try {
+    hook = await c.startRealHook('watch')
+  } catch (err) {
+    c.log(NixLevel.error, `cannot start Nix's build hook: ${(err as Error).message}`)
+    await c.release(plan.reservation, 'failed')
+    return { code: lost.code, lost: false }
+  }
+  void hook.write(Buffer.concat([encodeSettings(withSetting(lost.settings, 'builders', plan.nixLine)), encodeTry(lost.request)]))
+  const reply = await hook.nextAnswer(c.output)
+  if (reply?.answer !== 'accept') {
+    await c.release(plan.reservation, 'declined')
+    await hook.stop()
+    return 'declined'
+  }
+  c.log(NixLevel.warn, `building ${lost.request.drvPath} on ${plan.host}`)
+  const rest = await hook.skipLine(reply.rest)
+  void hook.send(lost.input)
+  await hook.pipeErr(c.output, rest)
+  const code = exitCode(await hook.exited)
+  if (code === 0) {
+    await c.release(plan.reservation, 'built')
+    return { code, lost: false }
+  }
+  return { code, lost: await c.release(plan.reservation, 'failed') }
+}

@@ -1,0 +1,103 @@
+import { UsageError } from '../common/errors.ts'
+import { MAX_ANSWERED_AHEAD, RELEASE_OUTCOMES, type ReleaseOutcome } from '../wire/control.ts'
+import { validateFeatures, validateSystem } from '../wire/fields.ts'
+import { isDrvPath } from './derivation.ts'
+import { parseNixRun, type NixRun } from './nix-run.ts'
+
+/**
+ * The requests that reach the agent over its control socket (`mesh builders`, and the build
+ * hook's `decide` and `release`), validated before anything acts on them.
+ */
+
+export const paramsObject = (params: unknown): Record<string, unknown> =>
+  typeof params === 'object' && params !== null && !Array.isArray(params) ? params as Record<string, unknown> : {}
+
+function stringList (value: unknown, what: string, max = 256): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.length > max || value.some((v) => typeof v !== 'string')) throw new UsageError(`${what} must be a list of at most ${max} strings`)
+  return value as string[]
+}
+
+/** Which builders `mesh builders` and `mesh build` want: names (`--only`, `--exclude`), a system and features. */
+export interface BuilderSelection {
+  only?: string[]
+  exclude?: string[]
+  system?: string
+  features?: string[]
+}
+
+export function parseBuilderSelection (params: unknown): BuilderSelection {
+  const p = paramsObject(params)
+  const only = stringList(p.only, 'only')
+  const exclude = stringList(p.exclude, 'exclude')
+  return {
+    ...(only === undefined ? {} : { only }),
+    ...(exclude === undefined ? {} : { exclude }),
+    ...(p.system === undefined ? {} : { system: validateSystem(p.system, 'system') }),
+    ...(p.features === undefined ? {} : { features: validateFeatures(stringList(p.features, 'features'), 'features') })
+  }
+}
+
+/** One of Nix's `try` requests as the hook passes it on, with what the hook knows besides. */
+export interface DecideRequest {
+  amWilling: boolean
+  drvPath: string
+  system: string
+  requiredFeatures: string[]
+  /** Nix's `max-jobs`: its local slots. */
+  maxJobs?: number
+  nixRun?: NixRun
+  /** Builds the hook told to keep waiting itself since it last asked, and when the agent had answered them ahead (ms). */
+  served: string[]
+  servedAt?: number
+  /** Only these builders (`mesh build --only`, or Nix's `builders` setting): never this host. */
+  allowedHosts?: string[]
+  /** Never this host: Nix handed the build to the hook already, and the builder it was on was lost. */
+  remoteOnly: boolean
+  /** Answer the rest of Nix's round ahead. */
+  forecast: boolean
+}
+
+export function parseDecideRequest (params: unknown): DecideRequest {
+  const p = paramsObject(params)
+  if (typeof p.amWilling !== 'boolean') throw new UsageError('amWilling must be true or false')
+  if (typeof p.drvPath !== 'string' || !isDrvPath(p.drvPath)) throw new UsageError('drvPath must be a derivation path in /nix/store')
+  const maxJobs = p.maxJobs === undefined ? undefined : Number(p.maxJobs)
+  if (maxJobs !== undefined && (!Number.isSafeInteger(maxJobs) || maxJobs < 0)) throw new UsageError('maxJobs must be a whole number')
+  const served = stringList(p.served, 'served', MAX_ANSWERED_AHEAD) ?? []
+  if (served.some((s) => !isDrvPath(s))) throw new UsageError('served must be derivation paths')
+  if (p.servedAt !== undefined && (typeof p.servedAt !== 'number' || !Number.isFinite(p.servedAt))) throw new UsageError('servedAt must be a time')
+  if (p.remoteOnly !== undefined && typeof p.remoteOnly !== 'boolean') throw new UsageError('remoteOnly must be true or false')
+  const allowedHosts = stringList(p.allowedHosts, 'allowedHosts')
+  const nixRun = parseNixRun(p.nixRun)
+  return {
+    amWilling: p.amWilling,
+    drvPath: p.drvPath,
+    system: validateSystem(p.system, 'system'),
+    requiredFeatures: validateFeatures(stringList(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
+    ...(maxJobs === undefined ? {} : { maxJobs }),
+    ...(nixRun === undefined ? {} : { nixRun }),
+    served,
+    ...(p.servedAt === undefined ? {} : { servedAt: p.servedAt as number }),
+    ...(allowedHosts === undefined ? {} : { allowedHosts }),
+    remoteOnly: p.remoteOnly === true,
+    forecast: p.forecast === true
+  }
+}
+
+/** The hook's word that a build it sent to a builder is over, and how it ended. */
+export interface ReleaseRequest {
+  reservation: string
+  outcome: ReleaseOutcome
+}
+
+export function parseReleaseRequest (params: unknown): ReleaseRequest {
+  const p = paramsObject(params)
+  if (typeof p.reservation !== 'string' || p.reservation.length > 64) throw new UsageError('reservation must be a reservation id')
+  // A hook from before outcomes were told released only builds that it had built.
+  const outcome = p.outcome ?? 'built'
+  if (typeof outcome !== 'string' || !(RELEASE_OUTCOMES as readonly string[]).includes(outcome)) {
+    throw new UsageError(`outcome must be one of ${RELEASE_OUTCOMES.join(', ')}`)
+  }
+  return { reservation: p.reservation, outcome: outcome as ReleaseOutcome }
+}
