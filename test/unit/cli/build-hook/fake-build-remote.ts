@@ -26,7 +26,10 @@ for (;;) {
   record({ try: request })
   say('plain line from the fake\n')
   if (host === '10.0.0.1' || host === '10.0.0.5') {
-    say(`@nix {"action":"msg","level":1,"msg":"fake: connecting"}\n# accept\nssh-ng://root@${host}\n`)
+    say('@nix {"action":"msg","level":1,"msg":"fake: connecting"}\n# accept\n')
+    // The store line comes apart from the answer, as it may from Nix's own hook.
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    say(`ssh-ng://root@${host}\n`)
     const inputs = await reader.readStrings()
     const outputs = await reader.readStrings()
     record({ inputs, outputs, stdinEnded: await reader.atEnd() })
