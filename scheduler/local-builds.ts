@@ -1,6 +1,6 @@
 import type { Clock } from '../common/clock.ts'
 import { derivationOutputs, storePathExists } from './derivation.ts'
-import { sameRun, type NixRun } from './nix-run.ts'
+import { nixRunAlive, sameRun, type NixRun } from './nix-run.ts'
 import { chainsEnd, remainingSeconds } from './reservations.ts'
 
 export interface LocalBuildsDeps {
@@ -9,6 +9,8 @@ export interface LocalBuildsDeps {
   exists?: (path: string) => Promise<boolean>
   /** Told when a build's outputs appeared, with its wall time: what the history learns from. */
   onDone?: (build: LocalBuild, seconds: number) => void
+  /** Whether a run of Nix is still there (`nixRunAlive`): an ended run's builds are over. */
+  runAlive?: (run: NixRun) => boolean
 }
 
 /** What the planner knew when it kept a build local. */
@@ -32,8 +34,8 @@ interface Running extends LocalBuild { at: number, outputs: string[] }
  * The builds the master told Nix to run locally and that have not finished. Nix asks about a
  * whole batch of ready derivations, willing to build each locally, before it starts any: without
  * this count every one of them would stay local and the builders would get no overflow. A build
- * is over when its outputs are in the store; one whose outputs never appear (it failed) stops
- * counting after `maxAgeMs`.
+ * is over when its outputs are in the store, or when its run of Nix has ended; one whose outputs
+ * never appear (it failed) in a run that goes on (--keep-going) stops counting after `maxAgeMs`.
  */
 export class LocalBuilds {
   private readonly clock: Clock
@@ -41,6 +43,7 @@ export class LocalBuilds {
   private readonly exists: (path: string) => Promise<boolean>
   private readonly maxAgeMs: number
   private readonly onDone: (build: LocalBuild, seconds: number) => void
+  private readonly runAlive: (run: NixRun) => boolean
   private readonly builds = new Map<string, Running>()
   private timer: unknown
 
@@ -49,6 +52,7 @@ export class LocalBuilds {
     this.outputsOf = deps.outputsOf ?? derivationOutputs
     this.exists = deps.exists ?? storePathExists
     this.onDone = deps.onDone ?? (() => {})
+    this.runAlive = deps.runAlive ?? nixRunAlive
     this.maxAgeMs = maxAgeMs
   }
 
@@ -73,7 +77,8 @@ export class LocalBuilds {
     for (const [drv, build] of [...this.builds]) {
       const done = build.outputs.length > 0 && (await Promise.all(build.outputs.map(this.exists))).every(Boolean)
       if (done) this.onDone(build, (now - build.at) / 1000)
-      if (done || build.at < now - this.maxAgeMs) this.builds.delete(drv)
+      const ended = build.nixRun !== undefined && !this.runAlive(build.nixRun)
+      if (done || ended || build.at < now - this.maxAgeMs) this.builds.delete(drv)
     }
     return [...this.builds].filter(([drv, b]) => drv !== drvPath && sameRun(b.nixRun, nixRun)).length
   }

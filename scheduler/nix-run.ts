@@ -19,3 +19,18 @@ export function parseNixRun (value: unknown): NixRun | undefined {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new UsageError('nixRun must be a process id')
   return value
 }
+
+/**
+ * Whether the run's process is still there. Signal 0 only asks: ESRCH means it has ended; EPERM
+ * is a process of another user (the agent runs as its own), so alive. A run that ended builds
+ * nothing more, whatever the agent last heard of its builds: Nix stopped (Ctrl-C, a failure
+ * without --keep-going) and killed its local builds and hooks, which could not say so.
+ */
+export function nixRunAlive (run: NixRun): boolean {
+  try {
+    process.kill(run, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../common/clock.ts'
-import type { NixRun } from './nix-run.ts'
+import { nixRunAlive, type NixRun } from './nix-run.ts'
 
 /** A build the master sent to a builder. */
 export interface Reservation {
@@ -30,16 +30,19 @@ export class Reservations {
   private readonly clock: Clock
   private readonly bridgeMs: number
   private readonly maxRunMs: number
+  private readonly runAlive: (run: NixRun) => boolean
   private readonly byId = new Map<string, Reservation>()
 
   /**
-   * Past `bridgeMs` the builder's own count is the truth; past `maxRunMs` a hook that was killed
-   * before it could release holds nothing any more.
+   * Past `bridgeMs` the builder's own count is the truth. A hook killed before it could release
+   * holds nothing once its run of Nix has ended (`runAlive`, `nixRunAlive`), which killed it and
+   * the build with it; one of a hook that names no run, once `maxRunMs` is past.
    */
-  constructor (clock: Clock, bridgeMs = 15_000, maxRunMs = 6 * 3600_000) {
+  constructor (clock: Clock, init: { bridgeMs?: number, maxRunMs?: number, runAlive?: (run: NixRun) => boolean } = {}) {
     this.clock = clock
-    this.bridgeMs = bridgeMs
-    this.maxRunMs = maxRunMs
+    this.bridgeMs = init.bridgeMs ?? 15_000
+    this.maxRunMs = init.maxRunMs ?? 6 * 3600_000
+    this.runAlive = init.runAlive ?? nixRunAlive
   }
 
   reserve (r: Omit<Reservation, 'at'>): string {
@@ -71,7 +74,7 @@ export class Reservations {
 
   private live (): Reservation[] {
     const cutoff = this.clock.now() - this.maxRunMs
-    for (const [id, r] of this.byId) if (r.at < cutoff) this.byId.delete(id)
+    for (const [id, r] of this.byId) if (r.at < cutoff || (r.nixRun !== undefined && !this.runAlive(r.nixRun))) this.byId.delete(id)
     return [...this.byId.values()]
   }
 }

@@ -25,6 +25,8 @@ interface Setup {
   store: Set<string>
   history: BuildHistory
   table: PeerTable
+  /** Runs of Nix that have ended; every other run is alive. */
+  ended: Set<number>
 }
 
 type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dependents']>
@@ -40,6 +42,8 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
   table.follow(source)
   await table.start()
   const store = new Set<string>()
+  const ended = new Set<number>()
+  const runAlive = (run: number): boolean => !ended.has(run)
   const history = new BuildHistory()
   // Wired as in agent/agent.ts: a local build's end is news for the waiting builds too.
   const waiting = new WaitingBuilds(5)
@@ -52,11 +56,11 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     history,
     waiting,
     clock,
-    reservations: new Reservations(clock),
+    reservations: new Reservations(clock, { runAlive }),
     ...(runs === undefined ? {} : { runs }),
     ...(sshChecks === undefined ? {} : { sshChecks }),
     dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
-    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone }),
+    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone, runAlive }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0, ...master })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
   const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {
@@ -67,7 +71,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     table.setStatus(s.key, statusFrom(ad, status), clock.now())
     table.setAuthorized(s.key, true)
   }
-  return { planner, join, clock, store, history, table }
+  return { planner, join, clock, store, history, table, ended }
 }
 
 const drv = (n: number): string => `/nix/store/${String(n).padStart(32, '0')}-job-${n}.drv`
@@ -454,6 +458,19 @@ describe('BuildPlanner', () => {
     expect(await giant(2, 202)).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
     store.add(drv(1).replace(/\.drv$/, '-out'))
     expect(await giant(3, 202)).toEqual({ kind: 'local' })
+  })
+
+  it('forgets the builds of a run of Nix that ended (stopped with Ctrl-C, its hooks killed before they could say), and learns nothing from them', async () => {
+    const { planner, join, ended, history } = await setup(1.5, undefined, { supportedFeatures: ['big-parallel'] })
+    join({ name: 'b1', speed: 1, slots: 2, supportedFeatures: ['big-parallel'] }, '10.9.0.2', { cores: 8 })
+    const giant = async (n: number, nixRun: number): Promise<unknown> =>
+      await planner.decide(request({ drvPath: drv(n), requiredFeatures: ['big-parallel'], maxJobs: 1, amWilling: true, nixRun }))
+    expect(await giant(1, 101)).toEqual({ kind: 'local' })
+    expect(await giant(2, 202)).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    // Run 101 stopped, and its giant with it: the master's 8 cores are free again for run 303.
+    ended.add(101)
+    expect(await giant(3, 303)).toEqual({ kind: 'local' })
+    expect(history.typicalBigParallel()).toBeUndefined()
   })
 
   it('looks up the chain of a build the hook told to keep waiting, as Nix asking again would have had it', async () => {

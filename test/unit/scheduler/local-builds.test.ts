@@ -55,4 +55,21 @@ describe('LocalBuilds', () => {
     clock.advance(30_000)
     expect(builds.endsIn()).toEqual([2.5])
   })
+
+  it('stops counting a build of a run of Nix that ended, and reports it as no finished build', async () => {
+    const clock = new ManualClock()
+    const ended = new Set<number>()
+    const done: string[] = []
+    const builds = new LocalBuilds({ clock, outputsOf: async (d) => [`${d}-out`], exists: async () => false, onDone: (b) => { done.push(b.name) }, runAlive: (run) => !ended.has(run) })
+    await builds.add('a.drv', { name: 'a', rate: 1, work: 100, chainAfter: 10, nixRun: 101 })
+    await builds.add('b.drv', { name: 'b', rate: 1, work: 100, nixRun: 202 })
+    await builds.add('c.drv', { name: 'c', rate: 1, work: 100 })
+    expect(await builds.running('x.drv')).toBe(3)
+    expect(builds.chainsEndIn()).toBe(110)
+    ended.add(101)
+    expect(await builds.running('x.drv')).toBe(2)
+    expect(builds.all('x.drv').map((b) => b.name)).toEqual(['b', 'c'])
+    expect(builds.chainsEndIn()).toBeUndefined()
+    expect(done).toEqual([])
+  })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { chainsEnd, remainingSeconds } from '../../../scheduler/reservations.ts'
+import { chainsEnd, remainingSeconds, Reservations } from '../../../scheduler/reservations.ts'
+import { ManualClock } from '../../support/manual-clock.ts'
 
 describe('chainsEnd', () => {
   it('is when the last running build with a chain after it, and that chain, should end', () => {
@@ -14,5 +15,28 @@ describe('chainsEnd', () => {
     expect(chainsEnd(builds, 10_000)).toBe(45)
     expect(remainingSeconds(builds, 10_000)).toEqual([15, 15, 490])
     expect(chainsEnd(builds.slice(2), 10_000)).toBeUndefined()
+  })
+})
+
+describe('Reservations', () => {
+  it('holds a build sent to a builder until the hook releases it, or its run of Nix has ended', () => {
+    const clock = new ManualClock()
+    const ended = new Set<number>()
+    const reservations = new Reservations(clock, { runAlive: (run) => !ended.has(run) })
+    const sent = { peer: 'b1', name: 'gcc', rate: 4, work: 400, chainAfter: 30 }
+    const released = reservations.reserve({ ...sent, nixRun: 101 })
+    reservations.reserve({ ...sent, nixRun: 202 })
+    reservations.reserve({ ...sent, nixRun: 303 })
+    clock.advance(10_000)
+    expect(reservations.count('b1')).toBe(3)
+    expect(reservations.release(released)?.nixRun).toBe(101)
+    // Run 202 was stopped: its hook died before it could release; the builder's own count says the rest.
+    ended.add(202)
+    expect(reservations.count('b1')).toBe(1)
+    expect(reservations.endsIn('b1')).toEqual([90])
+    expect(reservations.chainsEndIn()).toBe(120)
+    ended.add(303)
+    expect(reservations.endsIn('b1')).toEqual([])
+    expect(reservations.chainsEndIn()).toBeUndefined()
   })
 })
