@@ -52,6 +52,7 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
   let code = lost.code
   for (let moves = 1; moves <= MAX_MOVES; moves++) {
     c.log(NixLevel.warn, `${host} was lost while building ${request.drvPath}; building it on another machine`)
+    let waited = false
     for (;;) {
       let plan
       try {
@@ -65,6 +66,8 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
           c.log(NixLevel.error, `no other machine took ${request.drvPath}`)
           return code
         }
+        if (!waited) c.log(NixLevel.warn, `no machine that may build ${request.drvPath} has a free slot; asking again every ${POLL_MS / 1000} s`)
+        waited = true
         await c.sleep(POLL_MS)
         continue
       }

@@ -119,6 +119,7 @@ describe('the build hook proxy', () => {
     expect(output.text.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('ssh-ng://'))).toEqual(['# accept', 'ssh-ng://root@10.0.0.5'])
     expect(output.text).toContain('error: fake: the connection to 10.0.0.5 was lost\n')
     expect(output.text).toContain(`"msg":"buildmesh: 10.0.0.5 was lost while building ${drv}; building it on another machine"`)
+    expect(output.text).toContain(`"msg":"buildmesh: no machine that may build ${drv} has a free slot; asking again every 5 s"`)
     expect(output.text).toContain(`"msg":"buildmesh: building ${drv} on 10.0.0.1"`)
     expect(output.text).toMatch(/"msg":"fake: built"\}\n$/)
     const records = await fake.records()
