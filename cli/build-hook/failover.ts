@@ -61,25 +61,23 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
         c.log(NixLevel.error, `the agent cannot find another machine for ${request.drvPath} (${(err as Error).message})`)
         return code
       }
-      if (plan.kind === 'answer') {
-        if (plan.decided === 'impossible' || c.now() + POLL_MS > deadline) {
-          c.log(NixLevel.error, `no other machine took ${request.drvPath}`)
-          return code
+      if (plan.kind === 'remote') {
+        const outcome = await buildOn(c, lost, plan)
+        if (outcome !== 'declined') {
+          if (outcome.code === 0 || !outcome.lost) return outcome.code
+          host = plan.host
+          code = outcome.code
+          break
         }
-        if (!waited) c.log(NixLevel.warn, `no machine that may build ${request.drvPath} has a free slot; asking again every ${POLL_MS / 1000} s`)
-        waited = true
-        await c.sleep(POLL_MS)
-        continue
       }
-      const outcome = await buildOn(c, lost, plan)
-      if (outcome === 'declined') {
-        await c.sleep(POLL_MS)
-        continue
+      // Nothing free now, or the machine chosen would not take it: ask again after a poll.
+      if ((plan.kind === 'answer' && plan.decided === 'impossible') || c.now() + POLL_MS > deadline) {
+        c.log(NixLevel.error, `no other machine took ${request.drvPath}`)
+        return code
       }
-      if (outcome.code === 0 || !outcome.lost) return outcome.code
-      host = plan.host
-      code = outcome.code
-      break
+      if (!waited) c.log(NixLevel.warn, `no machine that may build ${request.drvPath} has a free slot; asking again every ${POLL_MS / 1000} s`)
+      waited = true
+      await c.sleep(POLL_MS)
     }
   }
   return code

@@ -22,8 +22,9 @@ export interface BuildHookComponents {
   /** Starts Nix's own build hook. */
   startRealHook: (mode: StderrMode) => Promise<RealHook>
   log: NixLog
-  /** Waits between asks for another builder after one was lost mid-build. */
+  /** Waits between asks for another builder after one was lost mid-build, on the clock of `now` (ms). */
   sleep?: (ms: number) => Promise<void>
+  now?: () => number
 }
 
 export interface BuildHookInit {
@@ -216,7 +217,7 @@ export class BuildHookProxy {
       output,
       log,
       sleep: this.components.sleep ?? (async (ms) => { await new Promise((resolve) => setTimeout(resolve, ms)) }),
-      now: () => performance.now(),
+      now: this.components.now ?? (() => performance.now()),
       release: async (reservation, outcome) => await this.release(reservation, outcome)
     }
   }

@@ -21,12 +21,17 @@ describe('the build hook proxy', () => {
   let input: PassThrough
   let output: Collector
   let calls: Array<[string, unknown]>
+  /** Milliseconds the hook slept, and the others that passed meanwhile at each sleep: its clock. */
+  let slept: number
+  let meanwhile: number
 
   beforeEach(async () => {
     fake = await makeFakeHook()
     input = new PassThrough()
     output = new Collector()
     calls = []
+    slept = 0
+    meanwhile = 0
   })
   afterEach(async () => {
     await rm(fake.dir, { recursive: true, force: true })
@@ -41,7 +46,11 @@ describe('the build hook proxy', () => {
         calls.push([method, params])
         return method === 'decide' ? answers.shift() : releases.shift() ?? { released: true }
       },
-      sleep: async (ms) => { calls.push(['sleep', ms]) },
+      sleep: async (ms) => {
+        calls.push(['sleep', ms])
+        slept += ms + meanwhile
+      },
+      now: () => slept,
       readText: async () => null,
       startRealHook: async (mode) => await RealHook.start({
         command: { file: fake.script, argv0: 'build-remote' },
@@ -134,6 +143,20 @@ describe('the build hook proxy', () => {
       ['decide', { ...decide, forecast: false, remoteOnly: true }],
       ['release', { reservation: 'r-2', outcome: 'built' }]
     ])
+  })
+
+  it('gives up after 30 minutes of machines that would not take the lost build, with the failure Nix\'s own hook had', async () => {
+    const declining = { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-2' }
+    const running = proxy([{ kind: 'remote', nixLine: line('10.0.0.5'), reservation: 'r-1' }, ...Array(10).fill(declining)], {}, {}, [{ released: true, lost: true }]).run()
+    // Each try and its poll take 10 minutes here.
+    meanwhile = 10 * 60_000 - 5000
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(1)
+    expect(calls.filter(([method, params]) => method === 'release' && (params as { outcome: string }).outcome === 'declined')).toHaveLength(4)
+    expect(slept).toBe(30 * 60_000)
+    expect(output.text).toContain(`"msg":"buildmesh: no other machine took ${nixTry(1).request.drvPath}"`)
   })
 
   it('fails the build as Nix\'s own hook did when no other machine can build it', async () => {
