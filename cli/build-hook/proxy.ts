@@ -138,11 +138,10 @@ export class BuildHookProxy {
     const reply = await hook.nextAnswer(this.components.output)
     if (reply?.answer === 'accept') {
       this.answer('accept')
-      // Nix writes the inputs and outputs at once and closes our stdin: kept, in case the build
-      // has to be done again elsewhere.
+      // What Nix writes now (the inputs to copy and the outputs to copy back) is kept as it
+      // passes, in case the build has to be done again elsewhere.
       const { buffered, rest } = this.reader.detach()
-      const input = readAll(buffered, rest)
-      void input.then(async (bytes) => { await hook.send(bytes) })
+      const input = passOn(buffered, rest, hook)
       await hook.pipeErr(this.components.output, reply.rest)
       const code = exitCode(await hook.exited)
       if (code === 0) {
@@ -234,15 +233,22 @@ function localMaxJobs (settings: Setting[]): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
-/** Everything left of Nix's input, once Nix has closed it. */
-async function readAll (buffered: Buffer, rest: AsyncIterator<Buffer | string>): Promise<Buffer> {
+/**
+ * Copies the rest of Nix's input into the hook as it comes, closing the hook's stdin as Nix
+ * closes ours; resolves to all of it, which outlives a hook that ended before reading it.
+ */
+async function passOn (buffered: Buffer, rest: AsyncIterator<Buffer | string>, hook: RealHook): Promise<Buffer> {
   const chunks = [buffered]
+  await hook.write(buffered)
   try {
     for (let next = await rest.next(); next.done !== true; next = await rest.next()) {
-      chunks.push(typeof next.value === 'string' ? Buffer.from(next.value) : next.value)
+      const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value
+      chunks.push(chunk)
+      await hook.write(chunk)
     }
   } catch {
     // Our stdin broke: to Nix's hook that is the same as Nix closing it.
   }
+  hook.closeInput()
   return Buffer.concat(chunks)
 }

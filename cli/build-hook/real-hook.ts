@@ -88,6 +88,10 @@ export class RealHook {
   /** Writes all of the hook's input, then closes its stdin, as Nix closes ours once it has written. */
   async send (bytes: Buffer): Promise<void> {
     await this.write(bytes)
+    this.closeInput()
+  }
+
+  closeInput (): void {
     this.child.stdin?.end()
   }
 
@@ -102,7 +106,7 @@ export class RealHook {
     } catch {
       // Our stdin broke: to the hook that is the same as Nix closing it.
     }
-    this.child.stdin?.end()
+    this.closeInput()
   }
 
   /**
