@@ -7,7 +7,7 @@ import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
 import { chainAfter, type StoreDependents } from './dependents.ts'
 import type { NixRun } from './nix-run.ts'
-import { paramsObject, parseBuilderSelection, parseDecideRequest, parseReleaseRequest, type DecideRequest } from './hook-requests.ts'
+import { parseBuilderSelection, parseDecideRequest, parseReleaseRequest, type DecideRequest } from './hook-requests.ts'
 import { canStartNow, expectedRate, fastestSeconds, isBigParallel, planBuild, runningWork, threadsOf, type BuildRequest, type Candidate, type PlanPolicy } from './plan-build.ts'
 import { FORECAST_PLANS, forecastDeclines } from './round-forecast.ts'
 import type { Reservations } from './reservations.ts'
@@ -107,7 +107,7 @@ export class BuildPlanner {
   async decide (params: unknown): Promise<DecideAnswer> {
     const answer = this.turn.then(async () => {
       const request = parseDecideRequest(params)
-      const held = this.takeRunRoots(request.nixRun, paramsObject(params).runRoots)
+      const held = this.takeRunRoots(request.nixRun, request.runRoots)
       const decided = await this.decideNow(request)
       return held === undefined ? decided : { ...decided, runRootsHeld: held }
     })
@@ -235,9 +235,10 @@ export class BuildPlanner {
     if (reservation === undefined) return { released: false }
     // The run that sent it asks its waiters again as this build ends.
     waiting.buildEnded(clock.now() / 1000, reservation.nixRun)
-    const seconds = (clock.now() - reservation.at) / 1000
-    if (outcome === 'built') history.record(reservation.name, seconds * reservation.rate, reservation.bigParallel)
-    if (outcome === 'built') return { released: true }
+    if (outcome === 'built') {
+      history.record(reservation.name, (clock.now() - reservation.at) / 1000 * reservation.rate, reservation.bigParallel)
+      return { released: true }
+    }
     if (outcome === 'declined') {
       // Nix waits for this answer: the next decision will see what the check finds.
       void sshChecks?.checkNow(reservation.peer)

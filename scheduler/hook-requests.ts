@@ -9,7 +9,7 @@ import { parseNixRun, type NixRun } from './nix-run.ts'
  * hook's `decide` and `release`), validated before anything acts on them.
  */
 
-export const paramsObject = (params: unknown): Record<string, unknown> =>
+const paramsObject = (params: unknown): Record<string, unknown> =>
   typeof params === 'object' && params !== null && !Array.isArray(params) ? params as Record<string, unknown> : {}
 
 function stringList (value: unknown, what: string, max = 256): string[] | undefined {
@@ -56,6 +56,8 @@ export interface DecideRequest {
   remoteOnly: boolean
   /** Answer the rest of Nix's round ahead. */
   forecast: boolean
+  /** A piece of the run's temporary roots, as sent: `RunDerivations` validates it. */
+  runRoots?: unknown
 }
 
 export function parseDecideRequest (params: unknown): DecideRequest {
@@ -81,7 +83,8 @@ export function parseDecideRequest (params: unknown): DecideRequest {
     ...(p.servedAt === undefined ? {} : { servedAt: p.servedAt as number }),
     ...(allowedHosts === undefined ? {} : { allowedHosts }),
     remoteOnly: p.remoteOnly === true,
-    forecast: p.forecast === true
+    forecast: p.forecast === true,
+    ...(p.runRoots === undefined ? {} : { runRoots: p.runRoots })
   }
 }
 

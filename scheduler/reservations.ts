@@ -32,6 +32,8 @@ export class Reservations {
   private readonly maxRunMs: number
   private readonly runAlive: (run: NixRun) => boolean
   private readonly byId = new Map<string, Reservation>()
+  /** When reservations were last weighed against `maxRunMs` and their runs: once a second will do. */
+  private prunedAt = -Infinity
 
   /**
    * Past `bridgeMs` the builder's own count is the truth. A hook killed before it could release
@@ -72,9 +74,13 @@ export class Reservations {
     return chainsEnd(this.live(), this.clock.now())
   }
 
+  /** Every question of a decision asks this, several times for each builder: the runs are looked at once a second. */
   private live (): Reservation[] {
-    const cutoff = this.clock.now() - this.maxRunMs
-    for (const [id, r] of this.byId) if (r.at < cutoff || (r.nixRun !== undefined && !this.runAlive(r.nixRun))) this.byId.delete(id)
+    const now = this.clock.now()
+    if (now >= this.prunedAt + 1000) {
+      this.prunedAt = now
+      for (const [id, r] of this.byId) if (r.at < now - this.maxRunMs || (r.nixRun !== undefined && !this.runAlive(r.nixRun))) this.byId.delete(id)
+    }
     return [...this.byId.values()]
   }
 }

@@ -53,7 +53,7 @@ export function placedLowerBound (graph: BuildGraph, machines: Machine[]): numbe
       best = bound
       return
     }
-    const where = machines.map((m, i) => i).filter((i) => matches(machines[i] as Machine, giant.system, giant.requiredFeatures))
+    const where = machines.flatMap((m, i) => matches(m, giant.system, giant.requiredFeatures) ? [i] : [])
     for (const i of where.sort((x, y) => (capacity[y] as Capacity).all - (capacity[x] as Capacity).all)) {
       placement.set(giant.id, i)
       search(k + 1)

@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream'
 import type { ReleaseOutcome } from '../../wire/control.ts'
 import type { BuilderScope } from './builders.ts'
 import { decideParams, planFromAnswer } from './decision.ts'
-import { encodeSettings, encodeTry, withSetting, type Setting, type TryRequest } from './messages.ts'
+import type { Setting, TryRequest } from './messages.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
 
@@ -29,6 +29,8 @@ export interface LostBuild {
   lostHost: string
   /** Nix's own hook's exit code from the lost builder: what Nix gets if no builder takes it. */
   code: number
+  /** The run of Nix it belongs to, as the first decision said. */
+  nixRun: number | undefined
 }
 
 const POLL_MS = 5000
@@ -56,7 +58,7 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
     for (;;) {
       let plan
       try {
-        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined), forecast: false, remoteOnly: true }), lost.scope)
+        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined, undefined, { nixRun: lost.nixRun }), forecast: false, remoteOnly: true }), lost.scope)
       } catch (err) {
         c.log(NixLevel.error, `the agent cannot find another machine for ${request.drvPath} (${(err as Error).message})`)
         return code
@@ -93,21 +95,27 @@ async function buildOn (c: FailoverComponents, lost: LostBuild, plan: { host: st
     await c.release(plan.reservation, 'failed')
     return { code: lost.code, lost: false }
   }
-  void hook.write(Buffer.concat([encodeSettings(withSetting(lost.settings, 'builders', plan.nixLine)), encodeTry(lost.request)]))
-  const reply = await hook.nextAnswer(c.output)
+  const reply = await hook.offer(lost.settings, plan.nixLine, lost.request, c.output)
   if (reply?.answer !== 'accept') {
     await c.release(plan.reservation, 'declined')
     await hook.stop()
     return 'declined'
   }
   c.log(NixLevel.warn, `building ${lost.request.drvPath} on ${plan.host}`)
-  const rest = await hook.skipLine(reply.rest)
   void hook.send(lost.input)
+  return await seeThrough(c, hook, await hook.skipLine(reply.rest), plan.reservation)
+}
+
+/**
+ * A build Nix's own hook accepted: its output passed on to Nix to the end, and the reservation
+ * given back with how it ended. The exit code, and whether the agent says the builder was lost.
+ */
+export async function seeThrough (c: Pick<FailoverComponents, 'output' | 'release'>, hook: RealHook, rest: Buffer, reservation: string | undefined): Promise<{ code: number, lost: boolean }> {
   await hook.pipeErr(c.output, rest)
   const code = exitCode(await hook.exited)
   if (code === 0) {
-    await c.release(plan.reservation, 'built')
+    await c.release(reservation, 'built')
     return { code, lost: false }
   }
-  return { code, lost: await c.release(plan.reservation, 'failed') }
+  return { code, lost: await c.release(reservation, 'failed') }
 }

@@ -2,8 +2,8 @@ import { availableParallelism } from 'node:os'
 import type { Writable } from 'node:stream'
 import { builderScope, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
-import { buildElsewhere, type FailoverComponents } from './failover.ts'
-import { encodeSettings, encodeTry, readSettings, readTry, settingValue, withSetting, type Setting, type TryRequest } from './messages.ts'
+import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
+import { encodeSettings, encodeTry, readSettings, readTry, settingValue, type Setting, type TryRequest } from './messages.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
 import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
@@ -134,22 +134,17 @@ export class BuildHookProxy {
       await this.release(plan.reservation, 'failed')
       return { kind: 'failed', why: `cannot start Nix's build hook: ${(err as Error).message}` }
     }
-    void hook.write(Buffer.concat([encodeSettings(withSetting(settings, 'builders', plan.nixLine)), encodeTry(request)]))
-    const reply = await hook.nextAnswer(this.components.output)
+    const reply = await hook.offer(settings, plan.nixLine, request, this.components.output)
     if (reply?.answer === 'accept') {
       this.answer('accept')
       // What Nix writes now (the inputs to copy and the outputs to copy back) is kept as it
       // passes, in case the build has to be done again elsewhere.
       const { buffered, rest } = this.reader.detach()
       const input = passOn(buffered, rest, hook)
-      await hook.pipeErr(this.components.output, reply.rest)
-      const code = exitCode(await hook.exited)
-      if (code === 0) {
-        await this.release(plan.reservation, 'built')
-        return { kind: 'built', code }
-      }
-      if (!await this.release(plan.reservation, 'failed')) return { kind: 'built', code }
-      return { kind: 'built', code: await buildElsewhere(this.failover(), { settings, request, scope, input: await input, lostHost: plan.host, code }) }
+      const failover = this.failover()
+      const { code, lost } = await seeThrough(failover, hook, reply.rest, plan.reservation)
+      if (!lost) return { kind: 'built', code }
+      return { kind: 'built', code: await buildElsewhere(failover, { settings, request, scope, input: await input, lostHost: plan.host, code, nixRun: this.init.nixRun }) }
     }
     await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
     await hook.stop()

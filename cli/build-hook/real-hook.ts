@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { constants } from 'node:os'
 import { basename } from 'node:path'
 import type { Writable } from 'node:stream'
+import { encodeSettings, encodeTry, withSetting, type Setting, type TryRequest } from './messages.ts'
 
 /**
  * Nix's own build hook, run the way Nix runs it. Nix 2.8's `build-hook` is one path, executed
@@ -83,6 +84,15 @@ export class RealHook {
     const stdin = this.child.stdin
     if (stdin === null || stdin.destroyed || bytes.length === 0) return
     if (!stdin.write(bytes)) await Promise.race([once(stdin, 'drain'), this.exited])
+  }
+
+  /**
+   * Hands the hook Nix's settings with `builders` set to the one machine the agent chose, and
+   * Nix's request; its answer, every line before it passed on to `output`.
+   */
+  async offer (settings: Setting[], nixLine: string, request: TryRequest, output: Writable): Promise<HookAnswer | null> {
+    void this.write(Buffer.concat([encodeSettings(withSetting(settings, 'builders', nixLine)), encodeTry(request)]))
+    return await this.nextAnswer(output)
   }
 
   /** Writes all of the hook's input, then closes its stdin, as Nix closes ours once it has written. */

@@ -117,7 +117,7 @@ describe('the build hook proxy', () => {
       // Asked again, never for this host: nothing free at first, then b1.
       { kind: 'postpone' },
       { kind: 'remote', nixLine: line('10.0.0.1'), reservation: 'r-2' }
-    ], { FAKE_EXIT: '0' }, {}, [{ released: true, lost: true }]).run()
+    ], { FAKE_EXIT: '0' }, { nixRun: 4242 }, [{ released: true, lost: true }]).run()
     input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
     await output.waitFor('# accept\n')
     input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
@@ -134,7 +134,8 @@ describe('the build hook proxy', () => {
     const records = await fake.records()
     expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.5'), line('10.0.0.1')])
     expect(records.filter((r) => 'inputs' in r)).toEqual(Array(2).fill({ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }))
-    const decide = { system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: drv }
+    // The run goes with every ask: the agent forgets what a stopped run reserved.
+    const decide = { nixRun: 4242, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: drv }
     expect(calls).toEqual([
       ['decide', { maxJobs: 1, ...decide, forecast: true }],
       ['release', { reservation: 'r-1', outcome: 'failed' }],
