@@ -1,12 +1,12 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Host } from './harness/index.ts'
-import { useLan, waitFor } from './harness/index.ts'
-import { fakeLoadavg, makeMeshKey, nixLines, writeHookScript } from './support/mesh.ts'
+import { useLan } from './harness/index.ts'
+import { writeHookScript } from './support/mesh.ts'
 import { startNixDaemon } from './support/builder-faults.ts'
-import { nixBuild, startBuildingMaster, summary, useMeshBuildHook, type Build } from './support/build-hook.ts'
-import { startMeshBuilder, writeJobs, type MeshBuilder } from './support/offload.ts'
+import { nixBuild, startHookedMesh, summary, type Build, type BuildingMaster } from './support/build-hook.ts'
+import { writeJobs } from './support/offload.ts'
 
 const SLOTS = 2
 
@@ -53,27 +53,14 @@ const builtOn = (b: Build): Record<string, string> => Object.fromEntries(b.outpu
  */
 describe('mesh build-hook with the real Nix 2.8', () => {
   const lan = useLan({ hosts: ['m', 'b1', 'b2'] })
-  let master: Awaited<ReturnType<typeof startBuildingMaster>>
-  let builders: MeshBuilder[]
+  let master: BuildingMaster
   let agentDownHook: string
 
   beforeAll(async () => {
-    const meshKey = await makeMeshKey(lan)
-    const m = lan.host('m')
-    // The hosts share the machine's load average; each gets a quiet one of its own, so the
-    // decisions follow slots and speed, not whatever else this machine is running.
-    for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
     // The master's own slots are Nix's --max-jobs; --speed 4 makes this idle master 4 times as
     // fast as the builders.
-    master = await startBuildingMaster(m, meshKey, ['--speed', '4'])
-    builders = await Promise.all(['b1', 'b2'].map(async (name) => await startMeshBuilder(lan.host(name), { meshKey, slots: SLOTS, speed: 1 })))
-    await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 10_000, intervalMs: 50, what: 'both builders in the master\'s Nix file' })
-    const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
-    for (const b of builders) {
-      await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(masterKey), { what: `the master's key in ${b.host.name}'s authorized_keys` })
-    }
-    await useMeshBuildHook(m, master.nixFile)
-    agentDownHook = await writeHookScript(m, 'mesh-build-hook-agent-down', ['--nix-machines', master.nixFile, '--socket', '/run/buildmesh/nobody-here.sock'])
+    ({ master } = await startHookedMesh(lan, ['--speed', '4'], ['b1', 'b2'].map((name) => ({ name, speed: 1, slots: SLOTS }))))
+    agentDownHook = await writeHookScript(lan.host('m'), 'mesh-build-hook-agent-down', ['--nix-machines', master.nixFile, '--socket', '/run/buildmesh/nobody-here.sock'])
   })
 
   it('with the agent unreachable, builds exactly as Nix\'s own hook would: remote builders first', async () => {

@@ -1,10 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { useLan, waitFor } from './harness/index.ts'
-import { fakeLoadavg, makeMeshKey, nixLines } from './support/mesh.ts'
-import { nixBuild, startBuildingMaster, summary, useMeshBuildHook } from './support/build-hook.ts'
-import { startMeshBuilder, writeJobs, type MeshBuilder } from './support/offload.ts'
+import { useLan } from './harness/index.ts'
+import { nixBuild, startHookedMesh, summary, type BuildingMaster } from './support/build-hook.ts'
+import { writeJobs } from './support/offload.ts'
 
 /**
  * A run of Nix stopped with Ctrl-C kills its builds and its hooks before they can tell the agent:
@@ -13,18 +12,10 @@ import { startMeshBuilder, writeJobs, type MeshBuilder } from './support/offload
  */
 describe('a run of Nix that was stopped', () => {
   const lan = useLan({ hosts: ['m', 'b1'] })
-  let master: Awaited<ReturnType<typeof startBuildingMaster>>
-  let b1: MeshBuilder
+  let master: BuildingMaster
 
   beforeAll(async () => {
-    const meshKey = await makeMeshKey(lan)
-    for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
-    master = await startBuildingMaster(lan.host('m'), meshKey, ['--speed', '1.2'])
-    b1 = await startMeshBuilder(lan.host('b1'), { meshKey, slots: 2, speed: 1 })
-    await waitFor(async () => (await nixLines(master.nixFile)).length === 1, { timeoutMs: 10_000, intervalMs: 50, what: 'b1 in the master\'s Nix file' })
-    const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
-    await waitFor(async () => (await readFile(b1.authorizedKeys, 'utf8').catch(() => '')).includes(masterKey), { what: 'the master\'s key in b1\'s authorized_keys' })
-    await useMeshBuildHook(lan.host('m'), master.nixFile)
+    ({ master } = await startHookedMesh(lan, ['--speed', '1.2'], [{ name: 'b1', speed: 1, slots: 2 }]))
   })
 
   it('no longer holds the master\'s cores: the next run builds on the idle master', async () => {

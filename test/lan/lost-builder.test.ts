@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { useLan, waitFor } from './harness/index.ts'
-import { fakeLoadavg, makeMeshKey, nixLines, peersOf } from './support/mesh.ts'
-import { nixBuild, startBuildingMaster, summary, useMeshBuildHook } from './support/build-hook.ts'
-import { startMeshBuilder, writeJobs, type MeshBuilder } from './support/offload.ts'
+import { peersOf } from './support/mesh.ts'
+import { nixBuild, startHookedMesh, summary, type BuildingMaster } from './support/build-hook.ts'
+import { writeJobs, type MeshBuilder } from './support/offload.ts'
 
 const JOBS = 3
 const SECONDS = 2
@@ -15,21 +15,12 @@ const SECONDS = 2
  */
 describe('a builder lost to Nix\'s own hook', () => {
   const lan = useLan({ hosts: ['m', 'b1', 'b2'] })
-  let master: Awaited<ReturnType<typeof startBuildingMaster>>
+  let master: BuildingMaster
   let builders: MeshBuilder[]
 
   beforeAll(async () => {
-    const meshKey = await makeMeshKey(lan)
-    for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
-    master = await startBuildingMaster(lan.host('m'), meshKey, [])
     // b1 is four times as fast as b2: the agent's first choice for every build.
-    builders = await Promise.all([['b1', 4], ['b2', 1]].map(async ([name, speed]) => await startMeshBuilder(lan.host(name as string), { meshKey, slots: 2, speed: speed as number })))
-    await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 10_000, intervalMs: 50, what: 'both builders in the master\'s Nix file' })
-    const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
-    for (const b of builders) {
-      await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(masterKey), { what: `the master's key in ${b.host.name}'s authorized_keys` })
-    }
-    await useMeshBuildHook(lan.host('m'), master.nixFile)
+    ({ master, builders } = await startHookedMesh(lan, [], [{ name: 'b1', speed: 4, slots: 2 }, { name: 'b2', speed: 1, slots: 2 }]))
   })
 
   it('unplugged while it builds: the build is done again on the other builder, and Nix sees it succeed', async () => {

@@ -1,8 +1,8 @@
 import { appendFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Host } from '../harness/index.ts'
-import { makeHostKey, spawnMesh, writeHookScript, type RunningAgent } from './mesh.ts'
-import { countByBuilder, type BuiltOutput } from './offload.ts'
+import { waitFor, type Host, type Lan } from '../harness/index.ts'
+import { fakeLoadavg, makeHostKey, makeMeshKey, nixLines, spawnMesh, writeHookScript, type RunningAgent } from './mesh.ts'
+import { countByBuilder, startMeshBuilder, type BuiltOutput, type MeshBuilder } from './offload.ts'
 
 /**
  * A master agent that also builds, as an ordinary host would run it: no --no-builder. Its Nix
@@ -25,6 +25,29 @@ export async function startBuildingMaster (host: Host, meshKey: string, args: st
 export async function useMeshBuildHook (host: Host, nixFile: string): Promise<void> {
   const hook = await writeHookScript(host, 'mesh-build-hook', ['--nix-machines', nixFile])
   await appendFile(host.pathOnMachine('/etc/nix/nix.conf'), `build-hook = ${hook}\n`)
+}
+
+export type BuildingMaster = Awaited<ReturnType<typeof startBuildingMaster>>
+
+/**
+ * Where the build hook's tests start: the master (host m) that builds too, its builders, each
+ * listed in the master's Nix file with the master's SSH key let in, and `mesh build-hook` as the
+ * master's Nix's hook. The hosts share the machine's load average; each gets a quiet one of its
+ * own, so the decisions follow slots and speed, not whatever else this machine is running.
+ */
+export async function startHookedMesh (lan: Lan, masterArgs: string[], builders: Array<{ name: string, speed: number, slots: number }>): Promise<{ master: BuildingMaster, builders: MeshBuilder[], masterKey: string }> {
+  const meshKey = await makeMeshKey(lan)
+  for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
+  const master = await startBuildingMaster(lan.host('m'), meshKey, masterArgs)
+  const started = await Promise.all(builders.map(async ({ name, speed, slots }) => await startMeshBuilder(lan.host(name), { meshKey, slots, speed })))
+  await waitFor(async () => (await nixLines(master.nixFile)).length === builders.length, { timeoutMs: 10_000, intervalMs: 50, what: 'the builders in the master\'s Nix file' })
+  const masterKey = (await readFile(`${master.stateDir}/ssh/id_ed25519.pub`, 'utf8')).trim()
+  const pinned = masterKey.split(' ').slice(0, 2).join(' ')
+  for (const b of started) {
+    await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(pinned), { what: `the master's key in ${b.host.name}'s authorized_keys` })
+  }
+  await useMeshBuildHook(lan.host('m'), master.nixFile)
+  return { master, builders: started, masterKey }
 }
 
 export interface Build {
