@@ -2,6 +2,7 @@ import type { Clock } from '../common/clock.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
+import { awaitsListedBuilder, strangers } from './listed-builders.ts'
 import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
@@ -55,6 +56,8 @@ export interface DecideAnswer {
   at?: number
   /** With `nixRun` in the request: the bytes of the run's roots file the agent holds. */
   runRootsHeld?: number
+  /** With `allowedHosts` or `outsideHosts`: those no member of the mesh has, which Nix's own hook may build on. */
+  strangers?: string[]
 }
 
 /**
@@ -109,7 +112,8 @@ export class BuildPlanner {
       const request = parseDecideRequest(params)
       const held = this.takeRunRoots(request.nixRun, request.runRoots)
       const decided = await this.decideNow(request)
-      return held === undefined ? decided : { ...decided, runRootsHeld: held }
+      const unknown = strangers([...request.allowedHosts ?? [], ...request.outsideHosts ?? []], this.components.table.list())
+      return { ...decided, ...(held === undefined ? {} : { runRootsHeld: held }), ...(unknown.length === 0 ? {} : { strangers: unknown }) }
     })
     this.turn = answer.catch(() => {})
     return await answer
@@ -168,7 +172,10 @@ export class BuildPlanner {
     // runs meanwhile, and the chain counts from the next time Nix asks.
     request.chainAfter = await this.chainOf(drvPath, request, candidates, canStartNow(request, candidates, this.init.plan), nixRun)
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
-    const decision = planBuild(request, candidates, this.init.plan)
+    const planned = planBuild(request, candidates, this.init.plan)
+    const decision = planned.kind === 'impossible' && allowed !== undefined && awaitsListedBuilder(allowed, this.components.table.list(), request)
+      ? { kind: 'postpone' as const }
+      : planned
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
     const work = runningWork(request, request, this.init.plan)
     const chain = request.chainAfter

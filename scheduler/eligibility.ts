@@ -59,7 +59,7 @@ export function ineligibleReason (peer: Peer, policy: EligibilityPolicy = defaul
 }
 
 /** Address to SSH to: IPv4 first, since it is what both Nix and Guix parse without brackets. */
-function sshHost (peer: Peer): string | undefined {
+export function sshHost (peer: Peer): string | undefined {
   return peer.addresses.find((a) => !a.includes(':')) ?? peer.addresses[0]
 }
 

@@ -52,6 +52,8 @@ export interface DecideRequest {
   servedAt?: number
   /** Only these builders (`mesh build --only`, or Nix's `builders` setting): never this host. */
   allowedHosts?: string[]
+  /** Hosts Nix's `builders` setting names beside the agent's own file: the answer says which the mesh does not know. */
+  outsideHosts?: string[]
   /** Never this host: Nix handed the build to the hook already, and the builder it was on was lost. */
   remoteOnly: boolean
   /** Answer the rest of Nix's round ahead. */
@@ -71,6 +73,7 @@ export function parseDecideRequest (params: unknown): DecideRequest {
   if (p.servedAt !== undefined && (typeof p.servedAt !== 'number' || !Number.isFinite(p.servedAt))) throw new UsageError('servedAt must be a time')
   if (p.remoteOnly !== undefined && typeof p.remoteOnly !== 'boolean') throw new UsageError('remoteOnly must be true or false')
   const allowedHosts = stringList(p.allowedHosts, 'allowedHosts')
+  const outsideHosts = stringList(p.outsideHosts, 'outsideHosts')
   const nixRun = parseNixRun(p.nixRun)
   return {
     amWilling: p.amWilling,
@@ -82,6 +85,7 @@ export function parseDecideRequest (params: unknown): DecideRequest {
     served,
     ...(p.servedAt === undefined ? {} : { servedAt: p.servedAt as number }),
     ...(allowedHosts === undefined ? {} : { allowedHosts }),
+    ...(outsideHosts === undefined ? {} : { outsideHosts }),
     remoteOnly: p.remoteOnly === true,
     forecast: p.forecast === true,
     ...(p.runRoots === undefined ? {} : { runRoots: p.runRoots })

@@ -101,7 +101,7 @@ export type BuildDecision =
   /** No machine can build it at all: Nix reports the missing system or feature. */
   | { kind: 'impossible' }
 
-type Needs = Pick<BuildRequest, 'system' | 'requiredFeatures'>
+export type Needs = Pick<BuildRequest, 'system' | 'requiredFeatures'>
 
 export function canBuild (c: Pick<Candidate, 'systems' | 'supportedFeatures' | 'mandatoryFeatures'>, request: Needs): boolean {
   if (!c.systems.includes(request.system)) return false

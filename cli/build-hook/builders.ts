@@ -25,16 +25,20 @@ export function builderEntries (value: string): BuildersEntry[] {
 }
 
 /** Every machine line the setting stands for, files read and expanded. */
-export async function machineLines (value: string, readText: ReadText, depth = 0): Promise<string[]> {
+export async function machineLines (value: string, readText: ReadText): Promise<string[]> {
+  return await entryLines(builderEntries(value), readText, 0)
+}
+
+async function entryLines (entries: BuildersEntry[], readText: ReadText, depth: number): Promise<string[]> {
   if (depth > MAX_FILE_DEPTH) throw new Error(`builders files nest deeper than ${MAX_FILE_DEPTH} (does one name itself?)`)
   const lines: string[] = []
-  for (const entry of builderEntries(value)) {
+  for (const entry of entries) {
     if ('line' in entry) {
       lines.push(entry.line)
       continue
     }
     const text = await readText(entry.file)
-    if (text !== null) lines.push(...await machineLines(text, readText, depth + 1))
+    if (text !== null) lines.push(...await entryLines(builderEntries(text), readText, depth + 1))
   }
   return lines
 }
@@ -57,23 +61,44 @@ export function machineHost (line: string): string | null {
 
 /**
  * Which builders the setting lets the agent choose from. Naming the agent's own machines file
- * and nothing else leaves the choice to the agent's live view, this host included (the file is
- * only a snapshot of that view); any other setting limits remote builds to the hosts it lists.
+ * leaves the choice to the agent's live view, this host included (the file is only a snapshot of
+ * that view), and the setting's other entries are machines besides; any other setting limits
+ * remote builds to the machines it lists. Machines the mesh does not know are Nix's own hook's
+ * to choose among, as without the agent.
  */
 export type BuilderScope =
-  | { kind: 'agent' }
-  | { kind: 'hosts', hosts: string[], otherStores: boolean }
+  | { kind: 'agent', outside: string[] }
+  | { kind: 'hosts', hosts: string[], lines: string[] }
 
 export async function builderScope (value: string, agentMachinesFile: string, readText: ReadText): Promise<BuilderScope> {
   const entries = builderEntries(value)
-  const only = entries.length === 1 ? entries[0]! : undefined
-  if (only !== undefined && 'file' in only && resolve(only.file) === resolve(agentMachinesFile)) return { kind: 'agent' }
+  const isAgentFile = (e: BuildersEntry): boolean => 'file' in e && resolve(e.file) === resolve(agentMachinesFile)
+  if (entries.some(isAgentFile)) return { kind: 'agent', outside: await entryLines(entries.filter((e) => !isAgentFile(e)), readText, 0) }
+  const lines = await entryLines(entries, readText, 0)
   const hosts = new Set<string>()
-  let otherStores = false
-  for (const line of await machineLines(value, readText)) {
+  for (const line of lines) {
     const host = machineHost(line)
-    if (host === null) otherStores = true
-    else hosts.add(host)
+    if (host !== null) hosts.add(host)
   }
-  return { kind: 'hosts', hosts: [...hosts], otherStores }
+  return { kind: 'hosts', hosts: [...hosts], lines }
+}
+
+/** The hosts of the machines the setting names beside the mesh's own choice, for the agent to say which it does not know. */
+export const listedHosts = (scope: BuilderScope): string[] =>
+  scope.kind === 'hosts' ? scope.hosts : [...new Set(scope.outside.map(machineHost).filter((h) => h !== null))]
+
+/** What a machine line says it builds, with Nix's defaults for an empty or `-` column (machines.cc). */
+export interface MachineCapabilities {
+  systems: string[]
+  supportedFeatures: string[]
+  mandatoryFeatures: string[]
+}
+
+export function machineCapabilities (line: string, thisSystem: string): MachineCapabilities {
+  const columns = line.split(/[ \t]+/)
+  const list = (i: number): string[] | undefined => {
+    const column = columns[i]
+    return column === undefined || column === '' || column === '-' ? undefined : column.split(',').filter((x) => x !== '')
+  }
+  return { systems: list(1) ?? [thisSystem], supportedFeatures: list(5) ?? [], mandatoryFeatures: list(6) ?? [] }
 }

@@ -2,13 +2,16 @@ import { BuildmeshError } from '../../common/errors.ts'
 import { isDrvPath } from '../../scheduler/derivation.ts'
 import type { RunRootsChunk } from '../../scheduler/run-derivations.ts'
 import { MAX_ANSWERED_AHEAD } from '../../wire/control.ts'
-import { machineHost, type BuilderScope } from './builders.ts'
+import { listedHosts, machineHost, type BuilderScope } from './builders.ts'
 import type { TryRequest } from './messages.ts'
 
 /** What the hook does with one `try`, decided from the agent's answer. */
 export type Plan =
-  /** Answer Nix at once: `decline` builds here (or waits for a local slot), `postpone` asks again later. */
-  | { kind: 'answer', reply: 'decline' | 'postpone', decided: 'local' | 'impossible' | 'postpone', declines: string[], at: number | undefined }
+  /**
+   * Answer Nix at once: `decline` builds here (or waits for a local slot), `postpone` asks again
+   * later. `strangers`: the hosts the setting names that the mesh does not know.
+   */
+  | { kind: 'answer', reply: 'decline' | 'postpone', decided: 'local' | 'impossible' | 'postpone', declines: string[], at: number | undefined, strangers: string[] }
   /** Let Nix's own hook build it on this one machine. */
   | { kind: 'remote', host: string, nixLine: string, reservation: string | undefined }
 
@@ -45,6 +48,7 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
     amWilling: request.amWilling,
     drvPath: request.drvPath,
     ...(scope.kind === 'hosts' ? { allowedHosts: scope.hosts } : {}),
+    ...(scope.kind === 'agent' && scope.outside.length > 0 ? { outsideHosts: listedHosts(scope) } : {}),
     forecast: true,
     ...(served.drvPaths.length > 0 ? { served: served.drvPaths, ...(served.answeredAt === undefined ? {} : { servedAt: served.answeredAt }) } : {})
   }
@@ -58,14 +62,14 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
  */
 export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
   if (typeof answer !== 'object' || answer === null) throw new BadDecisionError('not an object')
-  const { kind, host, nixLine, reservation, declines = [], at } = answer as Record<string, unknown>
+  const { kind, host, nixLine, reservation, declines = [], at, strangers = [] } = answer as Record<string, unknown>
   if (at !== undefined && !Number.isFinite(at)) throw new BadDecisionError('at is not a time')
   switch (kind) {
     case 'local':
     case 'impossible':
-      return { kind: 'answer', reply: 'decline', decided: kind, declines: drvPaths(declines), at: at as number | undefined }
+      return { kind: 'answer', reply: 'decline', decided: kind, declines: drvPaths(declines), at: at as number | undefined, strangers: unknownHosts(strangers, scope) }
     case 'postpone':
-      return { kind: 'answer', reply: 'postpone', decided: kind, declines: drvPaths(declines), at: at as number | undefined }
+      return { kind: 'answer', reply: 'postpone', decided: kind, declines: drvPaths(declines), at: at as number | undefined, strangers: unknownHosts(strangers, scope) }
     case 'remote': {
       if (typeof nixLine !== 'string' || nixLine.length === 0 || nixLine.length > 16_384) throw new BadDecisionError('remote without a machine line')
       if (/[\n\r;#\0]/.test(nixLine)) throw new BadDecisionError('the machine line holds a line break, ; or #')
@@ -79,6 +83,13 @@ export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
     default:
       throw new BadDecisionError(`unknown kind ${JSON.stringify(kind)}`)
   }
+}
+
+/** Only hosts the hook named can be ones the mesh does not know. */
+function unknownHosts (value: unknown, scope: BuilderScope): string[] {
+  const named = listedHosts(scope)
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !named.includes(v))) throw new BadDecisionError('strangers holds a host the hook did not name')
+  return value as string[]
 }
 
 function drvPaths (value: unknown): string[] {

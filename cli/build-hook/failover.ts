@@ -53,7 +53,8 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
   let host = lost.lostHost
   let code = lost.code
   for (let moves = 1; moves <= MAX_MOVES; moves++) {
-    c.log(NixLevel.warn, `${host} was lost while building ${request.drvPath}; building it on another machine`)
+    const only = lost.scope.kind === 'hosts' && lost.scope.hosts.every((h) => h === host)
+    c.log(NixLevel.warn, `${host} was lost while building ${request.drvPath}; ${only ? `building it there again once it is back, the only machine it may use` : 'building it on another machine'}`)
     let waited = false
     for (;;) {
       let plan

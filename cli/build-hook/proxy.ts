@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream'
 import { builderScope, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
 import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
+import { OutsideBuilders } from './outside-builders.ts'
 import { encodeSettings, encodeTry, readSettings, readTry, settingValue, type Setting, type TryRequest } from './messages.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
@@ -86,11 +87,21 @@ export class BuildHookProxy {
     }
     if (scope.kind === 'hosts' && scope.hosts.length === 0) {
       // Only stores the agent knows nothing of: they are Nix's own hook's business.
-      if (scope.otherStores) return await this.handOver(settings, null)
+      if (scope.lines.length > 0) return await this.handOver(settings, null)
       // No builders at all (`--builders ''`): remote building is off, as Nix's own hook says.
       this.answer('decline-permanently')
       return 0
     }
+    const outside = new OutsideBuilders(this.components.startRealHook, settings, scope.kind === 'agent' ? scope.outside : scope.lines)
+    try {
+      return await this.serve(settings, scope, outside)
+    } finally {
+      await outside.stop()
+    }
+  }
+
+  private async serve (settings: Setting[], scope: BuilderScope, outside: OutsideBuilders): Promise<number> {
+    const { log } = this.components
     for (;;) {
       const request = await readTry(this.reader)
       if (request === null) return 0
@@ -110,9 +121,13 @@ export class BuildHookProxy {
         return await this.handOver(settings, request)
       }
       if (plan.kind === 'answer') {
+        this.standing.replace(plan.declines, request.amWilling, plan.at)
+        // No machine of the mesh takes it now: one the setting names outside the mesh may.
+        const elsewhere = plan.decided === 'local' ? undefined : await this.buildOutside(outside, request, plan)
+        if (elsewhere?.kind === 'built') return elsewhere.code
+        if (elsewhere !== undefined) continue
         log(NixLevel.talkative, `${request.drvPath}: ${DECIDED[plan.decided]}`)
         this.answer(plan.reply)
-        this.standing.replace(plan.declines, request.amWilling, plan.at)
         continue
       }
       log(NixLevel.talkative, `${request.drvPath}: build on ${plan.host}`)
@@ -123,6 +138,40 @@ export class BuildHookProxy {
         return await this.handOver(settings, request)
       }
     }
+  }
+
+  /**
+   * A build no machine of the mesh takes now, offered to Nix's own hook with the machines the
+   * setting names outside the mesh. Undefined when none of them could build it (or that hook
+   * failed us): the agent's answer stands. Where only they could build it, that hook's answer is
+   * Nix's; else a machine of the mesh will have a slot, so the build waits for one or the other.
+   */
+  private async buildOutside (outside: OutsideBuilders, request: TryRequest, plan: Plan & { kind: 'answer' }): Promise<RemoteOutcome | undefined> {
+    const { log, output } = this.components
+    let offered
+    try {
+      offered = await outside.offer(request, plan.strangers, output)
+    } catch (err) {
+      log(NixLevel.warn, `cannot start Nix's build hook for the machines outside the mesh: ${(err as Error).message}`)
+      return undefined
+    }
+    if (offered === undefined) return undefined
+    const { hook, reply } = offered
+    if (reply === null) {
+      log(NixLevel.warn, 'Nix\'s build hook for the machines outside the mesh ended without answering')
+      return undefined
+    }
+    if (reply.answer === 'accept') {
+      log(NixLevel.talkative, `${request.drvPath}: build on a machine outside the mesh`)
+      this.answer('accept')
+      const { buffered, rest } = this.reader.detach()
+      void hook.write(buffered).then(async () => { await hook.pipeIn(rest) })
+      const { code } = await seeThrough(this.failover(), hook, reply.rest, undefined)
+      return { kind: 'built', code }
+    }
+    log(NixLevel.talkative, `${request.drvPath}: the machines outside the mesh answered ${reply.answer}`)
+    this.answer(plan.decided === 'impossible' && reply.answer !== 'postpone' ? 'decline' : 'postpone')
+    return { kind: 'answered' }
   }
 
   /** Nix's own hook, given the one machine the agent chose; the result is passed on. */
@@ -155,11 +204,12 @@ export class BuildHookProxy {
         return { kind: 'answered' }
       case 'decline':
       case 'decline-permanently':
-        // That machine failed us (unreachable, slots taken). Nix with a free slot builds here;
-        // without one a decline would have it wait for a local slot (or fail at --max-jobs 0),
-        // where asking again lets the agent pick another machine.
+        // That machine failed us (unreachable, slots taken). Nix with a free slot builds here,
+        // unless the setting keeps its builds off this host; without one a decline would have it
+        // wait for a local slot (or fail at --max-jobs 0), where asking again lets the agent
+        // pick another machine.
         this.components.log(NixLevel.talkative, `${request.drvPath}: ${plan.host} declined`)
-        this.answer(request.amWilling ? 'decline' : 'postpone')
+        this.answer(request.amWilling && scope.kind === 'agent' ? 'decline' : 'postpone')
         return { kind: 'answered' }
       default:
         return { kind: 'failed', why: `Nix's build hook for ${plan.host} answered ${JSON.stringify(reply.answer)}` }

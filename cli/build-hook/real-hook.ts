@@ -95,6 +95,12 @@ export class RealHook {
     return await this.nextAnswer(output)
   }
 
+  /** Nix's next request to a hook that answered the last with postpone or decline, as Nix reuses its hook; its answer. */
+  async ask (request: TryRequest, output: Writable): Promise<HookAnswer | null> {
+    void this.write(encodeTry(request))
+    return await this.nextAnswer(output)
+  }
+
   /** Writes all of the hook's input, then closes its stdin, as Nix closes ours once it has written. */
   async send (bytes: Buffer): Promise<void> {
     await this.write(bytes)

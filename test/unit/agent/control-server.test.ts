@@ -67,7 +67,7 @@ describe('control socket', () => {
     piece.heldByAgent(0)
     const served = { drvPaths: Array.from({ length: MAX_ANSWERED_AHEAD }, (_, i) => drv(i)), answeredAt: 1 }
     const try_ = { amWilling: false, system: 'x86_64-linux', drvPath: drv(1), requiredFeatures: [] }
-    const params = decideParams(try_, { kind: 'agent' }, 4, served, { nixRun: 4242, roots: piece.next() })
+    const params = decideParams(try_, { kind: 'agent', outside: [] }, 4, served, { nixRun: 4242, roots: piece.next() })
     const path = await serve({ decide: (p) => ({ served: (p as { served: string[] }).served.length, roots: (p as { runRoots: { paths: string[] } }).runRoots.paths.length }) })
     const session = new AgentSession(path)
     try {

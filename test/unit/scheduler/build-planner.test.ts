@@ -409,6 +409,27 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ allowedHosts: ['static-builder.lan', '10.9.0.3'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
   })
 
+  it('restricted to named hosts, waits for a named member that may not build now, rather than have Nix build here', async () => {
+    const { planner, join, table } = await setup(4)
+    join({ name: 'b1', speed: 1 }, '10.9.0.2')
+    join({ name: 'arm', speed: 1, systems: ['aarch64-linux'] }, '10.9.0.4')
+    const b1 = table.list().find((p) => p.name === 'b1')!
+    table.setSsh(b1.key, { ok: false, reason: 'connection refused', failures: 1, nextCheckAt: 5000 })
+    expect(await planner.decide(request({ allowedHosts: ['10.9.0.2'] }))).toEqual({ kind: 'postpone' })
+    // A member that could never build it, or one no longer trusted, is nothing to wait for.
+    expect(await planner.decide(request({ allowedHosts: ['10.9.0.4'] }))).toEqual({ kind: 'impossible' })
+    table.setTrust(b1.key, false, 'unreachable')
+    expect(await planner.decide(request({ allowedHosts: ['10.9.0.2'] }))).toEqual({ kind: 'impossible', strangers: ['10.9.0.2'] })
+  })
+
+  it('says which of the hosts Nix names no trusted member has, for Nix\'s own hook to build on', async () => {
+    const { planner, join } = await setup(4)
+    join({ name: 'b1', speed: 1 }, '10.9.0.2')
+    expect(await planner.decide(request({ allowedHosts: ['10.9.0.2', 'static.lan'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.2', strangers: ['static.lan'] })
+    expect(await planner.decide(request({ outsideHosts: ['10.9.0.2', 'static.lan', 'static.lan'] }))).toEqual({ kind: 'local', strangers: ['static.lan'] })
+    expect(await planner.decide(request({ outsideHosts: ['10.9.0.2'] }))).toEqual({ kind: 'local' })
+  })
+
   it('answers the rest of a round ahead: the waiters after the one asked, told to keep waiting as each would be', async () => {
     const { planner, join, store } = await setup(4)
     join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2', { slotsInUse: 1 })

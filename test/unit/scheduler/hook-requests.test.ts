@@ -7,8 +7,8 @@ const decide = (over: Record<string, unknown> = {}): Record<string, unknown> => 
 describe('the requests the agent takes over its control socket', () => {
   it('reads a decide request, with the defaults of a hook that says less', () => {
     expect(parseDecideRequest(decide())).toEqual({ amWilling: true, drvPath: drv, system: 'x86_64-linux', requiredFeatures: ['kvm'], served: [], remoteOnly: false, forecast: false })
-    expect(parseDecideRequest(decide({ maxJobs: 2, nixRun: 4242, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], remoteOnly: true, forecast: true }))).toEqual({
-      amWilling: true, drvPath: drv, system: 'x86_64-linux', requiredFeatures: ['kvm'], maxJobs: 2, nixRun: 4242, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], remoteOnly: true, forecast: true
+    expect(parseDecideRequest(decide({ maxJobs: 2, nixRun: 4242, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], outsideHosts: ['static.lan'], remoteOnly: true, forecast: true }))).toEqual({
+      amWilling: true, drvPath: drv, system: 'x86_64-linux', requiredFeatures: ['kvm'], maxJobs: 2, nixRun: 4242, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], outsideHosts: ['static.lan'], remoteOnly: true, forecast: true
     })
   })
 
@@ -20,6 +20,7 @@ describe('the requests the agent takes over its control socket', () => {
     ['servedAt', { servedAt: '1000' }, /servedAt must be a time/],
     ['remoteOnly', { remoteOnly: 'yes' }, /remoteOnly must be true or false/],
     ['allowedHosts', { allowedHosts: 'b1' }, /allowedHosts must be a list/],
+    ['outsideHosts', { outsideHosts: Array(257).fill('b1') }, /outsideHosts must be a list of at most 256 strings/],
     ['system', { system: 'x86_64-linux\nevil' }, /system/],
     ['nixRun', { nixRun: -1 }, /nixRun must be a process id/]
   ])('refuses a decide request with a bad %s', (_, over, message) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { builderEntries, builderScope, machineHost, machineLines } from '../../../../cli/build-hook/builders.ts'
+import { builderEntries, builderScope, machineCapabilities, machineHost, machineLines } from '../../../../cli/build-hook/builders.ts'
 
 const line1 = 'ssh-ng://root@10.77.0.2 x86_64-linux /k 2 1 - - AAAA'
 const line2 = 'ssh-ng://root@10.77.0.3 x86_64-linux /k 4 2 kvm - BBBB'
@@ -40,13 +40,27 @@ describe('the builders setting', () => {
     expect(machineHost(line)).toBe(host)
   })
 
-  it('leaves the choice to the agent only when the setting names its file and nothing else', async () => {
+  it('leaves the choice to the agent when the setting names its file, with the other entries\' machines besides', async () => {
     const read = files({ '/var/lib/buildmesh/nix-machines': `${line1}\n`, '/etc/nix/machines': `${line2}\n` })
-    expect(await builderScope('@/var/lib/buildmesh/nix-machines', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'agent' })
-    expect(await builderScope(' @/var/lib/buildmesh/../buildmesh/nix-machines # ours', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'agent' })
-    expect(await builderScope('@/etc/nix/machines', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'hosts', hosts: ['10.77.0.3'], otherStores: false })
-    expect(await builderScope(`@/var/lib/buildmesh/nix-machines;${line1};http://cache x86_64-linux`, '/var/lib/buildmesh/nix-machines', read))
-      .toEqual({ kind: 'hosts', hosts: ['10.77.0.2'], otherStores: true })
-    expect(await builderScope('', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'hosts', hosts: [], otherStores: false })
+    expect(await builderScope('@/var/lib/buildmesh/nix-machines', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'agent', outside: [] })
+    expect(await builderScope(' @/var/lib/buildmesh/../buildmesh/nix-machines # ours', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'agent', outside: [] })
+    expect(await builderScope(`@/var/lib/buildmesh/nix-machines;@/etc/nix/machines;http://cache x86_64-linux`, '/var/lib/buildmesh/nix-machines', read))
+      .toEqual({ kind: 'agent', outside: [line2, 'http://cache x86_64-linux'] })
+  })
+
+  it('limits remote builds to the machines of any other setting', async () => {
+    const read = files({ '/etc/nix/machines': `${line2}\n` })
+    expect(await builderScope('@/etc/nix/machines', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'hosts', hosts: ['10.77.0.3'], lines: [line2] })
+    expect(await builderScope(`${line1};${line1};http://cache x86_64-linux`, '/var/lib/buildmesh/nix-machines', read))
+      .toEqual({ kind: 'hosts', hosts: ['10.77.0.2'], lines: [line1, line1, 'http://cache x86_64-linux'] })
+    expect(await builderScope('', '/var/lib/buildmesh/nix-machines', read)).toEqual({ kind: 'hosts', hosts: [], lines: [] })
+  })
+
+  it('reads what a machine line builds, with Nix\'s defaults for empty and - columns', () => {
+    expect(machineCapabilities(line2, 'aarch64-linux')).toEqual({ systems: ['x86_64-linux'], supportedFeatures: ['kvm'], mandatoryFeatures: [] })
+    expect(machineCapabilities('ssh://a x86_64-linux,i686-linux - 1 1 big-parallel,kvm benchmark', 'x86_64-linux'))
+      .toEqual({ systems: ['x86_64-linux', 'i686-linux'], supportedFeatures: ['big-parallel', 'kvm'], mandatoryFeatures: ['benchmark'] })
+    expect(machineCapabilities('ssh://a', 'aarch64-linux')).toEqual({ systems: ['aarch64-linux'], supportedFeatures: [], mandatoryFeatures: [] })
+    expect(machineCapabilities('ssh://a - - 1 1 - -', 'aarch64-linux')).toEqual({ systems: ['aarch64-linux'], supportedFeatures: [], mandatoryFeatures: [] })
   })
 })

@@ -3,8 +3,9 @@ import type { BuilderScope } from '../../../../cli/build-hook/builders.ts'
 import { decideParams, planFromAnswer } from '../../../../cli/build-hook/decision.ts'
 
 const line = 'ssh-ng://root@10.77.0.2 x86_64-linux /k 2 1 - - AAAA'
-const agent: BuilderScope = { kind: 'agent' }
-const listed: BuilderScope = { kind: 'hosts', hosts: ['10.77.0.2', '10.77.0.3'], otherStores: false }
+const agent: BuilderScope = { kind: 'agent', outside: [] }
+const listed: BuilderScope = { kind: 'hosts', hosts: ['10.77.0.2', '10.77.0.3'], lines: [line, line.replace('10.77.0.2', '10.77.0.3')] }
+const besides: BuilderScope = { kind: 'agent', outside: ['ssh://static.lan aarch64-linux', 'ssh://static.lan x86_64-linux', 'http://cache x86_64-linux'] }
 const WAITER = '/nix/store/00000000000000000000000000000002-waiter.drv'
 const request = { amWilling: false, system: 'x86_64-linux', drvPath: '/nix/store/abc-j.drv', requiredFeatures: ['kvm'] }
 
@@ -14,6 +15,15 @@ describe('the agent\'s decision', () => {
     expect(decideParams(request, listed, undefined)).toEqual({ ...decideParams(request, agent, undefined), allowedHosts: ['10.77.0.2', '10.77.0.3'] })
     expect(decideParams(request, agent, 3)).toEqual({ ...decideParams(request, agent, undefined), maxJobs: 3 })
     expect(decideParams(request, agent, undefined, undefined, { nixRun: 4242 })).toEqual({ ...decideParams(request, agent, undefined), nixRun: 4242 })
+    // Beside the agent's own file: the hosts of the other machines, for the agent to say which the mesh does not know.
+    expect(decideParams(request, besides, undefined)).toEqual({ ...decideParams(request, agent, undefined), outsideHosts: ['static.lan'] })
+  })
+
+  it('takes the hosts the mesh does not know, only among those it named', () => {
+    expect(planFromAnswer({ kind: 'impossible', strangers: ['static.lan'] }, besides)).toMatchObject({ decided: 'impossible', strangers: ['static.lan'] })
+    expect(planFromAnswer({ kind: 'postpone', strangers: ['10.77.0.3'] }, listed)).toMatchObject({ decided: 'postpone', strangers: ['10.77.0.3'] })
+    expect(() => planFromAnswer({ kind: 'impossible', strangers: ['6.6.6.6'] }, listed)).toThrow(/strangers holds a host the hook did not name/)
+    expect(() => planFromAnswer({ kind: 'impossible', strangers: 'static.lan' }, besides)).toThrow(/strangers holds a host the hook did not name/)
   })
 
   it('reports the builds it told to keep waiting itself, when there are any', () => {
@@ -22,14 +32,14 @@ describe('the agent\'s decision', () => {
   })
 
   it('takes the agent\'s answers ahead with a decline or a postpone', () => {
-    expect(planFromAnswer({ kind: 'local', declines: [WAITER], at: 1234 }, agent)).toEqual({ kind: 'answer', reply: 'decline', decided: 'local', declines: [WAITER], at: 1234 })
+    expect(planFromAnswer({ kind: 'local', declines: [WAITER], at: 1234 }, agent)).toEqual({ kind: 'answer', reply: 'decline', decided: 'local', declines: [WAITER], at: 1234, strangers: [] })
     expect(planFromAnswer({ kind: 'postpone', declines: [WAITER] }, agent)).toMatchObject({ declines: [WAITER] })
   })
 
   it.each([
-    [{ kind: 'local' }, { kind: 'answer', reply: 'decline', decided: 'local', declines: [], at: undefined }],
-    [{ kind: 'impossible' }, { kind: 'answer', reply: 'decline', decided: 'impossible', declines: [], at: undefined }],
-    [{ kind: 'postpone' }, { kind: 'answer', reply: 'postpone', decided: 'postpone', declines: [], at: undefined }],
+    [{ kind: 'local' }, { kind: 'answer', reply: 'decline', decided: 'local', declines: [], at: undefined, strangers: [] }],
+    [{ kind: 'impossible' }, { kind: 'answer', reply: 'decline', decided: 'impossible', declines: [], at: undefined, strangers: [] }],
+    [{ kind: 'postpone' }, { kind: 'answer', reply: 'postpone', decided: 'postpone', declines: [], at: undefined, strangers: [] }],
     [{ kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: 'r-1' }, { kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: 'r-1' }],
     [{ kind: 'remote', nixLine: line }, { kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: undefined }]
   ])('%j becomes %j', (answer, plan) => {

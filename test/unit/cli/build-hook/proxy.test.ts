@@ -239,6 +239,55 @@ describe('the build hook proxy', () => {
     expect(records.filter((r) => 'ended' in r)).toHaveLength(3)
   })
 
+  it('says a lost build waits for its builder where the setting names no other', async () => {
+    const running = proxy([{ kind: 'remote', nixLine: line('10.0.0.5'), reservation: 'r-1' }, { kind: 'impossible' }], {}, {}, [{ released: true, lost: true }]).run()
+    input.write(Buffer.concat([nixSettings(line('10.0.0.5')), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(1)
+    expect(output.text).toContain(`"msg":"buildmesh: 10.0.0.5 was lost while building ${nixTry(1).request.drvPath}; building it there again once it is back, the only machine it may use"`)
+  })
+
+  it('keeps a build the setting limits to named builders off this host when the one chosen declines', async () => {
+    const running = proxy([{ kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-1' }]).run()
+    input.end(Buffer.concat([nixSettings(line('10.0.0.2')), nixTry(1, true).bytes]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# postpone'])
+  })
+
+  it('builds on a machine the setting names beside the agent\'s file, which the mesh does not know, when no member can build it', async () => {
+    const running = proxy([{ kind: 'impossible', strangers: ['10.0.0.1'] }], { FAKE_EXIT: '0' }).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE};${line('10.0.0.1')}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('ssh-ng://'))).toEqual(['# accept', 'ssh-ng://root@10.0.0.1'])
+    expect(calls).toEqual([['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: nixTry(1).request.drvPath, outsideHosts: ['10.0.0.1'], forecast: true }]])
+    const records = await fake.records()
+    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.1')])
+    expect(records.filter((r) => 'inputs' in r)).toEqual([{ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }])
+  })
+
+  it('asks one of Nix\'s hooks about the machines outside the mesh while they postpone, and only where one could build it', async () => {
+    const arm = 'ssh-ng://root@10.0.0.1 aarch64-linux /k 1 1 - - -'
+    const running = proxy([
+      { kind: 'postpone', strangers: ['10.0.0.3', '10.0.0.1'] },
+      { kind: 'impossible', strangers: ['10.0.0.3', '10.0.0.1'] },
+      { kind: 'local', strangers: ['10.0.0.3', '10.0.0.1'] },
+      // Now a member has 10.0.0.3: nothing outside the mesh could build it.
+      { kind: 'impossible', strangers: ['10.0.0.1'] }
+    ]).run()
+    input.end(Buffer.concat([nixSettings(`${line('10.0.0.3')}\n${arm}`), ...[1, 2, 3, 4].map((n) => nixTry(n, false).bytes)]))
+    expect(await running).toBe(0)
+    // Nix's own hook postponed both; the agent kept the third here; the fourth has no machine.
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# postpone', '# postpone', '# decline', '# decline'])
+    const records = await fake.records()
+    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([`${line('10.0.0.3')}\n${arm}`])
+    expect(records.filter((r) => 'try' in r).map((r) => (r.try as { drvPath: string }).drvPath)).toEqual([1, 2].map((n) => nixTry(n).request.drvPath))
+    // Stopped with the rest of the hook.
+    expect(records.at(-1)).toEqual({ ended: true })
+  })
+
   it('answers decline-permanently to an empty builders setting, as Nix\'s own hook does, without asking', async () => {
     const running = proxy([]).run()
     input.end(Buffer.concat([nixSettings(' # none '), nixTry(1).bytes]))

@@ -1,0 +1,77 @@
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { startSshd, useLan, waitFor, type Sshd } from './harness/index.ts'
+import { MESH, peersOf } from './support/mesh.ts'
+import { nixBuild, startHookedMesh, summary, type BuildingMaster } from './support/build-hook.ts'
+import { countByBuilder, writeJobs, type MeshBuilder } from './support/offload.ts'
+
+/**
+ * The builders a setting names, with the real `mesh build-hook` as Nix 2.8's hook on a master (m)
+ * that builds too: a member of the mesh (b1), and a static builder (s) that runs sshd and Nix but
+ * no agent, as a machine the user lists by hand. Every Nix, ssh and mesh process is real.
+ */
+describe('the builders Nix\'s setting names, with mesh build-hook', () => {
+  const lan = useLan({ hosts: ['m', 'b1', 's'] })
+  let master: BuildingMaster
+  let b1: MeshBuilder
+  let s: Sshd
+
+  beforeAll(async () => {
+    // Four times as fast as b1: the agent keeps what it may on this idle master.
+    const mesh = await startHookedMesh(lan, ['--speed', '4'], [{ name: 'b1', speed: 1, slots: 2 }])
+    master = mesh.master
+    b1 = mesh.builders[0] as MeshBuilder
+    // s is set up by hand: the master's key let in, and the one feature it is kept for.
+    s = await startSshd(lan.host('s'), { authorizedKeys: [mesh.masterKey] })
+    await appendFile(lan.host('s').pathOnMachine('/etc/nix/nix.conf'), 'system-features = s-only\n')
+  })
+
+  it('builds on a static builder listed beside the agent\'s file what no member can, and leaves the rest to the agent', async () => {
+    const m = lan.host('m')
+    const file = join(m.dir, 'beside.nix')
+    await writeFile(file, `let
+  job = name: features: derivation {
+    inherit name;
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep 1; echo $h > $out" ];
+    requiredSystemFeatures = features;
+    tag = "${lan.prefix}";
+  };
+in [ (job "for-s" [ "s-only" ]) (job "plain" [ ]) ]
+`)
+    // s only takes the builds that ask for s-only (a mandatory feature), as such a machine is listed.
+    const sLine = `ssh-ng://root@${s.address} x86_64-linux ${master.stateDir}/ssh/id_ed25519 1 1 - s-only ${s.hostKeyBase64}`
+    const build = await nixBuild(m, file, ['--max-jobs', '1', '--builders', `@${master.nixFile} ; ${sLine}`, '-v'])
+    console.info(`beside the agent's file, a static builder for s-only: ${summary(build)}`)
+    expect(build.outputs.map((o) => o.builtOn)).toEqual(['s', 'm'])
+    expect(build.log).toContain(`copying path '${build.outputs[0]?.path ?? ''}' from 'ssh-ng://root@${s.address}'`)
+    expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-for-s\.drv: build on a machine outside the mesh/)
+    expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-plain\.drv: build here/)
+  })
+
+  it('mesh build --only b1 waits for b1 while its sshd is down, and builds there once it is back, never on the master', async () => {
+    const m = lan.host('m')
+    await waitFor(async () => (await peersOf(m)).find((p) => p.name === 'b1')?.eligible === true, { timeoutMs: 20_000, what: 'b1 eligible, its SSH checked' })
+    await b1.sshd.process.stop()
+    const jobs = await writeJobs(m.dir, `${lan.prefix}-only`, 2, 1)
+    const startedAt = performance.now()
+    // The master has a free slot and is four times as fast: only the selection keeps the builds off it.
+    const running = m.run(process.execPath, [MESH, 'build', '--only', 'b1', '--', 'nix-build', jobs, '--max-jobs', '1', '--no-out-link', '-v'], { timeoutMs: 90_000 })
+    try {
+      await waitFor(async () => /^SSH check failed/.test((await peersOf(m)).find((p) => p.name === 'b1')?.reason ?? ''), { timeoutMs: 20_000, what: 'b1\'s SSH check failed' })
+      // The same sshd again: same host key, same authorized_keys.
+      const again = b1.host.spawn('/usr/sbin/sshd', ['-D', '-e', '-f', b1.sshd.configFile])
+      await again.waitForOutput(`Server listening on ${b1.host.address} port 22.`)
+      const build = await running
+      const seconds = (performance.now() - startedAt) / 1000
+      const outputs = await Promise.all(build.stdout.split('\n').filter((l) => l !== '').map(async (path) => ({ path, builtOn: (await readFile(m.pathOnMachine(path), 'utf8')).trim() })))
+      console.info(`mesh build --only b1, b1's sshd down for a while: ${seconds.toFixed(1)} s, by host: ${JSON.stringify(Object.fromEntries(countByBuilder(outputs)))}`)
+      expect(outputs.map((o) => o.builtOn)).toEqual(['b1', 'b1'])
+      expect(build.stderr).toMatch(/buildmesh: \/nix\/store\/\S+\.drv: every machine that can build it is busy: later/)
+    } finally {
+      await running.catch(() => {})
+    }
+  })
+})
