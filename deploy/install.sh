@@ -4,20 +4,24 @@
 # upgrades the package and the unit, and leaves the rest of the configuration alone.
 set -euo pipefail
 
-usage="Usage: deploy/install.sh [--master] [--prefix DIR] [--node PATH] [TARBALL]
+usage="Usage: deploy/install.sh [--master [--build-hook]] [--prefix DIR] [--node PATH] [TARBALL]
 
   --master       also discover the builders and point Nix (and Guix) at the lists the agent keeps
+  --build-hook   on a master, make \`mesh build-hook\` Nix's build hook: the agent picks the
+                 machine for each build, this host included
   --prefix DIR   where npm installs the package and the mesh command (default /usr/local)
   --node PATH    the Node.js (22 or later) that runs the agent (default: node on PATH)
   TARBALL        a package made by \`npm pack\` (default: pack this checkout, after \`npm ci\` if needed)"
 
 master=false
+build_hook=false
 prefix=/usr/local
 node=$(command -v node || true)
 tarball=
 while [ $# -gt 0 ]; do
   case $1 in
     --master) master=true ;;
+    --build-hook) build_hook=true ;;
     --prefix) prefix=${2:?--prefix needs a directory}; shift ;;
     --node) node=${2:?--node needs a path}; shift ;;
     -h|--help) echo "$usage"; exit 0 ;;
@@ -28,6 +32,7 @@ while [ $# -gt 0 ]; do
 done
 
 fail() { echo "install.sh: $*" >&2; exit 1; }
+if $build_hook && ! $master; then echo "install.sh: --build-hook needs --master: only a master picks builders" >&2; exit 2; fi
 [ "$(id -u)" -eq 0 ] || fail "run it as root: it creates a system user and writes to /etc"
 command -v systemctl >/dev/null || fail "no systemctl: without systemd, run \`mesh agent\` under your init system"
 [ -n "$node" ] && "$node" -e 'process.exit(+process.versions.node.split(".")[0] >= 22 ? 0 : 1)' 2>/dev/null ||
@@ -94,6 +99,9 @@ if [ -f /etc/nix/nix.conf ]; then
       echo "install.sh: /etc/nix/nix.conf already sets builders; for buildmesh's list make it: builders = @$state/nix-machines"
     else
       echo "builders = @$state/nix-machines" >>/etc/nix/nix.conf
+    fi
+    if $build_hook; then
+      "$checkout/deploy/use-build-hook.sh" "$prefix/bin/mesh" "$prefix/libexec/buildmesh/build-hook" /etc/nix/nix.conf
     fi
   fi
   systemctl try-restart nix-daemon.service 2>/dev/null || true

@@ -29,13 +29,14 @@ export async function useMeshBuildHook (host: Host, nixFile: string): Promise<vo
 
 export type BuildingMaster = Awaited<ReturnType<typeof startBuildingMaster>>
 
+type StartedMesh = { master: BuildingMaster, builders: MeshBuilder[], masterKey: string }
+
 /**
- * Where the build hook's tests start: the master (host m) that builds too, its builders, each
- * listed in the master's Nix file with the master's SSH key let in, and `mesh build-hook` as the
- * master's Nix's hook. The hosts share the machine's load average; each gets a quiet one of its
- * own, so the decisions follow slots and speed, not whatever else this machine is running.
+ * A master (host m) that builds too, and its builders, each listed in the master's Nix file with
+ * the master's SSH key let in. The hosts share the machine's load average; each gets a quiet one
+ * of its own, so the decisions follow slots and speed, not whatever else this machine is running.
  */
-export async function startHookedMesh (lan: Lan, masterArgs: string[], builders: Array<{ name: string, speed: number, slots: number }>): Promise<{ master: BuildingMaster, builders: MeshBuilder[], masterKey: string }> {
+export async function startBuildMesh (lan: Lan, masterArgs: string[], builders: Array<{ name: string, speed: number, slots: number }>): Promise<StartedMesh> {
   const meshKey = await makeMeshKey(lan)
   for (const host of lan.hosts) await fakeLoadavg(host, 0.1)
   const master = await startBuildingMaster(lan.host('m'), meshKey, masterArgs)
@@ -46,8 +47,14 @@ export async function startHookedMesh (lan: Lan, masterArgs: string[], builders:
   for (const b of started) {
     await waitFor(async () => (await readFile(b.authorizedKeys, 'utf8').catch(() => '')).includes(pinned), { what: `the master's key in ${b.host.name}'s authorized_keys` })
   }
-  await useMeshBuildHook(lan.host('m'), master.nixFile)
   return { master, builders: started, masterKey }
+}
+
+/** Where the build hook's tests start: startBuildMesh's, with `mesh build-hook` as the master's Nix's hook. */
+export async function startHookedMesh (lan: Lan, masterArgs: string[], builders: Array<{ name: string, speed: number, slots: number }>): Promise<StartedMesh> {
+  const mesh = await startBuildMesh(lan, masterArgs, builders)
+  await useMeshBuildHook(lan.host('m'), mesh.master.nixFile)
+  return mesh
 }
 
 export interface Build {

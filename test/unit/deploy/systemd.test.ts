@@ -60,10 +60,11 @@ describe('install.sh', () => {
 
   it('explains itself', async () => {
     const { stdout } = await run(INSTALL, ['--help'])
-    expect(stdout).toMatch(/^Usage: deploy\/install\.sh \[--master\] \[--prefix DIR\] \[--node PATH\] \[TARBALL\]/)
+    expect(stdout).toMatch(/^Usage: deploy\/install\.sh \[--master \[--build-hook\]\] \[--prefix DIR\] \[--node PATH\] \[TARBALL\]/)
   })
 
-  it('refuses an unknown option as a usage error', async () => {
+  it('refuses an unknown option, and a build hook without --master, as usage errors', async () => {
     await expect(run(INSTALL, ['--nope'])).rejects.toMatchObject({ code: 2 })
+    await expect(run(INSTALL, ['--build-hook'])).rejects.toMatchObject({ code: 2, stderr: 'install.sh: --build-hook needs --master: only a master picks builders\n' })
   })
 })
