@@ -24,11 +24,7 @@ export function builderEntries (value: string): BuildersEntry[] {
   return entries
 }
 
-/** Every machine line the setting stands for, files read and expanded. */
-export async function machineLines (value: string, readText: ReadText): Promise<string[]> {
-  return await entryLines(builderEntries(value), readText, 0)
-}
-
+/** Every machine line the entries stand for, files read and expanded. */
 async function entryLines (entries: BuildersEntry[], readText: ReadText, depth: number): Promise<string[]> {
   if (depth > MAX_FILE_DEPTH) throw new Error(`builders files nest deeper than ${MAX_FILE_DEPTH} (does one name itself?)`)
   const lines: string[] = []

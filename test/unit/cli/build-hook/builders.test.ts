@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest'
-import { builderEntries, builderScope, machineCapabilities, machineHost, machineLines } from '../../../../cli/build-hook/builders.ts'
+import { builderEntries, builderScope, machineCapabilities, machineHost, type ReadText } from '../../../../cli/build-hook/builders.ts'
 
 const line1 = 'ssh-ng://root@10.77.0.2 x86_64-linux /k 2 1 - - AAAA'
 const line2 = 'ssh-ng://root@10.77.0.3 x86_64-linux /k 4 2 kvm - BBBB'
 
-function files (map: Record<string, string>): (path: string) => Promise<string | null> {
+function files (map: Record<string, string>): ReadText {
   return async (path) => map[path] ?? null
+}
+
+/** Every machine line a setting that does not name the agent's file stands for. */
+async function machineLines (value: string, read: ReadText): Promise<string[]> {
+  const scope = await builderScope(value, '/var/lib/buildmesh/nix-machines', read)
+  return scope.kind === 'hosts' ? scope.lines : []
 }
 
 describe('the builders setting', () => {
