@@ -88,8 +88,8 @@ export class BuildPlanner {
     this.init = init
   }
 
-  /** Eligible builders matching a selection, and every name the master knows. */
-  builders (params: unknown): { builders: Builder[], known: string[], sshKeyPath: string } {
+  /** Eligible builders matching a selection, every name the master knows, and what its lists say besides. */
+  builders (params: unknown): { builders: Builder[], known: string[], sshKeyPath: string, overloadThreshold: number } {
     const { only, exclude, system, features = [] } = parseBuilderSelection(params)
     const peers = this.components.table.list()
     const builders = eligibleBuilders(peers, this.init.eligibility).filter((b) => {
@@ -99,7 +99,7 @@ export class BuildPlanner {
         (system === undefined || ad.systems.includes(system)) &&
         features.every((f) => ad.supportedFeatures.includes(f) || ad.mandatoryFeatures.includes(f))
     })
-    return { builders, known: [...new Set(peers.map((peer) => peer.name))], sshKeyPath: this.init.sshKeyPath }
+    return { builders, known: [...new Set(peers.map((peer) => peer.name))], sshKeyPath: this.init.sshKeyPath, overloadThreshold: this.init.plan.overloadThreshold }
   }
 
   /**

@@ -29,13 +29,13 @@ export class NoBuilderError extends BuildmeshError {
   }
 }
 
-/** The agent's eligible builders for this selection; unknown names are a usage error. */
-async function select (values: OptionValues, io: CommandIo): Promise<{ builders: Builder[], sshKeyPath: string }> {
+/** The agent's eligible builders for this selection, and how its lists name them; unknown names are a usage error. */
+async function select (values: OptionValues, io: CommandIo): Promise<{ builders: Builder[], sshKeyPath: string, overloadThreshold?: number }> {
   const only = values.only as string[] | undefined
   const exclude = values.exclude as string[] | undefined
   const answer = await askAgent((values.socket as string | undefined) ?? defaultSocketPath(io.env), 'builders', {
     only, exclude, system: values.system, features: values.feature
-  }) as { builders: Builder[], known: string[], sshKeyPath: string }
+  }) as { builders: Builder[], known: string[], sshKeyPath: string, overloadThreshold?: number }
   const unknown = [...(only ?? []), ...(exclude ?? [])].filter((n) => !answer.known.includes(n))
   if (unknown.length > 0) {
     throw new UsageError(`unknown builder ${unknown.map((n) => `"${n}"`).join(', ')} (known: ${answer.known.join(', ') || 'none yet'})`)
@@ -57,9 +57,10 @@ ${formatOptions(buildersOptions)}
     const { values, positionals } = await parseOptions(argv, buildersOptions, io.env)
     if (values.help === true) { io.stdout.write(buildersCommand.help()); return 0 }
     if (positionals.length > 0) throw new UsageError(`mesh builders takes no arguments, got "${positionals[0]}"`)
-    const { builders, sshKeyPath } = await select(values, io)
+    const { builders, sshKeyPath, overloadThreshold } = await select(values, io)
     io.stdout.write(values.format === 'guix'
-      ? renderGuixMachines(builders, { sshKeyPath, overloadThreshold: 0.8 })
+      // An agent from before it said its threshold kept Guix's default.
+      ? renderGuixMachines(builders, { sshKeyPath, overloadThreshold: overloadThreshold ?? 0.8 })
       : renderNixMachines(builders, { sshKeyPath }))
     return 0
   }

@@ -15,7 +15,7 @@ describe('mesh builders and mesh build', () => {
   it('builds only on the named builder, prints selections in both formats, and names unknown builders', async () => {
     const meshKey = await makeMeshKey(lan)
     const m = lan.host('m')
-    const master = await startMaster(m, { meshKey })
+    const master = await startMaster(m, { meshKey, args: ['--overload-threshold', '0.9'] })
     await Promise.all(['b1', 'b2'].map(async (name) => await startBuilder(lan.host(name), { meshKey, args: ['--slots', '2', '--speed', '1'] })))
     await waitFor(async () => (await nixLines(master.nixFile)).length === 2, { timeoutMs: 10_000, what: 'both builders listed' })
     await waitFor(async () => (await lan.host('b2').run('cat', [`${lan.host('b2').dir}/authorized_keys`], { allowFailure: true })).stdout.includes('buildmesh:'), { timeoutMs: 5000, what: 'b2 authorized the master' })
@@ -26,6 +26,9 @@ describe('mesh builders and mesh build', () => {
     const guix = (await m.run(process.execPath, [MESH, 'builders', '--exclude', 'b2', '--format', 'guix'])).stdout
     expect(guix).toContain(`(name "${lan.host('b1').address}")`)
     expect(guix).not.toContain(lan.host('b2').address)
+    // The agent's threshold, as in the machines.scm it writes itself.
+    expect(guix).toContain('(overload-threshold 0.9)')
+    expect(await readFile(master.guixFile, 'utf8')).toContain('(overload-threshold 0.9)')
     expect((await m.run(process.execPath, [MESH, 'builders', '--system', 'aarch64-linux'])).stdout).toBe('')
 
     const unknown = await m.run(process.execPath, [MESH, 'builders', '--only', 'b2,nope'], { allowFailure: true })

@@ -91,6 +91,8 @@ describe('BuildPlanner', () => {
     expect(names({ system: 'aarch64-linux' })).toEqual(['kana'])
     expect(names({ features: ['kvm'] })).toEqual(['ruby'])
     expect(planner.builders({}).known.sort()).toEqual(['full', 'kana', 'ruby'])
+    // What Guix's list says of each, as the agent writes its own file.
+    expect(planner.builders({}).overloadThreshold).toBe(0.8)
   })
 
   it('keeps a build local when the master is idle and fastest, and sends the overflow to a builder', async () => {
