@@ -14,7 +14,7 @@ import { socketOption } from './common-options.ts'
 
 const buildHookOptions: OptionSpec[] = [
   socketOption,
-  { flag: 'nix-machines', kind: 'string', arg: 'PATH', help: 'the agent\'s Nix machines file: with `builders = @PATH` the agent chooses among all live builders and this host; any other builders setting limits it to the hosts listed', defaultText: 'STATE-DIR/nix-machines' },
+  { flag: 'nix-machines', kind: 'string', arg: 'PATH', help: 'the agent\'s Nix machines file: with `builders = @PATH` the agent chooses among all live builders and this host, and the setting\'s other machines are used besides; any other builders setting limits the builds to the machines listed', defaultText: 'STATE-DIR/nix-machines' },
   { flag: 'real-hook', kind: 'string', arg: 'PATH', help: 'Nix\'s own build hook, which runs the remote builds and takes over when the agent cannot decide', defaultText: '`nix` on PATH, run as build-remote' },
   { flag: 'help', kind: 'boolean', help: 'show this help' }
 ]

@@ -71,7 +71,9 @@ export const buildCommand: Command = {
   help: () => `Usage: mesh build [--only NAMES] [--exclude NAMES] [--system S] [--feature F] -- COMMAND [ARGS...]
 
 Run COMMAND with Nix's builders set to the selected eligible builders (through NIX_CONFIG),
-so that its remote builds go only there. Exits with COMMAND's exit code.
+so that its remote builds go only there. With mesh build-hook as Nix's build hook nothing
+is built on this host either, and a selected builder that may not build for a while is
+waited for. Exits with COMMAND's exit code.
 
 Options:
 ${formatOptions(selectionOptions)}
