@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -51,6 +51,38 @@ describe('the npm package', () => {
     const { stdout } = await host.run(mesh, ['--help'], { env: { PATH: path }, cwd: dir })
     expect(stdout).toMatch(/^Usage: mesh COMMAND \[options\]/)
     expect(stdout).toMatch(/\n {2}agent {2,}run the agent/)
+  })
+
+  it('installs with deploy/install.sh --master --build-hook as a service, and again as an upgrade, on a system of its own', async () => {
+    // Overlays over /etc, /usr/local and /var/lib keep the machine as it was; systemd does not
+    // run here, so systemctl only records what install.sh asked of it.
+    const sandbox = join(dir!, 'sandbox')
+    const install = `[ -f /etc/nix/nix.conf ] || { mkdir -p /etc/nix; : >/etc/nix/nix.conf; }
+      for i in 1 2; do ${join(ROOT, 'deploy/install.sh')} --master --build-hook --node '${process.execPath}' '${tarball}'; done
+      su -s /bin/sh -c '/usr/local/bin/mesh --help' buildmesh | head -n 1`
+    const { stdout } = await run(join(ROOT, 'test/lan/support/install-sandbox.sh'), [sandbox, 'bash', '-euo', 'pipefail', '-c', install], {
+      cwd: dir,
+      // As the other install here: no native builds, packages from npm's cache where it has them.
+      env: { ...process.env, npm_config_ignore_scripts: 'true', npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' },
+      maxBuffer: 16 * 1024 * 1024
+    })
+    const upper = (path: string): string => join(sandbox, 'upper', path)
+    expect(stdout).toContain('Next: copy the mesh key of your mesh to /etc/buildmesh/mesh.key (mode 0600)')
+    // The installed command runs, with the Node it was given, as the build user the unit runs as.
+    expect(stdout).toMatch(/\nUsage: mesh COMMAND \[options\]\n$/)
+    expect(await readFile(upper('etc/buildmesh/agent.json'), 'utf8')).toBe('{ "master": true }\n')
+    expect(await readFile(upper('etc/systemd/system/buildmesh.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/local\/bin\/mesh agent --config \/etc\/buildmesh\/agent\.json /m)
+    expect(await readFile(upper('etc/ssh/sshd_config.d/buildmesh.conf'), 'utf8')).toMatch(/^Match User buildmesh\n {2}AuthorizedKeysFile \/var\/lib\/buildmesh\/authorized_keys\n/)
+    // Twice installed, each line once: the second run is an upgrade that keeps the configuration.
+    const nixConf = (await readFile(upper('etc/nix/nix.conf'), 'utf8')).split('\n')
+    for (const line of ['extra-trusted-users = buildmesh', 'builders = @/var/lib/buildmesh/nix-machines', 'build-hook = /usr/local/libexec/buildmesh/build-hook']) {
+      expect(nixConf.filter((l) => l === line)).toEqual([line])
+    }
+    expect((await stat(upper('usr-local/libexec/buildmesh/build-hook'))).mode & 0o777).toBe(0o755)
+    expect(await readFile(upper('etc/passwd'), 'utf8')).toMatch(/^buildmesh:x:\d+:\d+:buildmesh agent and remote builds:\/var\/lib\/buildmesh:\/bin\/sh$/m)
+    expect((await readFile(join(sandbox, 'systemctl.log'), 'utf8')).split('\n').filter((l) => l !== '')).toEqual(Array(2).fill([
+      'daemon-reload', 'reload ssh.service', 'try-restart nix-daemon.service', 'enable buildmesh.service'
+    ]).flat())
   })
 
   it('makes a mesh key and runs an agent that advertises and answers mesh peers', async () => {
