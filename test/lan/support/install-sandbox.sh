@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs a command as in a fresh system of its own: in a private mount namespace where /etc,
 # /usr/local and /var/lib are overlays whose changes go to SANDBOX/upper/{etc,usr-local,var-lib},
-# /run is empty, and systemctl only writes its arguments to SANDBOX/systemctl.log (no systemd
-# runs here).
-# Nothing the command writes there reaches the machine. Usage: install-sandbox.sh SANDBOX CMD...
+# /run is empty, and systemctl only writes its arguments to SANDBOX/systemctl.log, since no
+# systemd runs here. Nothing the command writes there reaches the machine.
+# Usage: install-sandbox.sh SANDBOX COMMAND [ARGS...]
 set -euo pipefail
 sandbox=$1
 shift
