@@ -288,6 +288,15 @@ describe('the build hook proxy', () => {
     expect(records.at(-1)).toEqual({ ended: true })
   })
 
+  it('answers as the agent did when Nix\'s hook for the machines outside the mesh ends without answering, and starts another next time', async () => {
+    const running = proxy([{ kind: 'impossible', strangers: ['10.0.0.4'] }, { kind: 'postpone', strangers: ['10.0.0.4'] }]).run()
+    input.end(Buffer.concat([nixSettings(`@${AGENT_FILE};${line('10.0.0.4')}`), nixTry(1, true).bytes, nixTry(2, false).bytes]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# postpone'])
+    expect(output.text).toContain('"msg":"buildmesh: Nix\'s build hook for the machines outside the mesh ended without answering"')
+    expect((await fake.records()).filter((r) => 'builders' in r)).toHaveLength(2)
+  })
+
   it('answers decline-permanently to an empty builders setting, as Nix\'s own hook does, without asking', async () => {
     const running = proxy([]).run()
     input.end(Buffer.concat([nixSettings(' # none '), nixTry(1).bytes]))
