@@ -39,15 +39,17 @@ describe('the builders Nix\'s setting names, with mesh build-hook', () => {
     requiredSystemFeatures = features;
     tag = "${lan.prefix}";
   };
-in [ (job "for-s" [ "s-only" ]) (job "plain" [ ]) ]
+in [ (job "for-s-1" [ "s-only" ]) (job "for-s-2" [ "s-only" ]) (job "plain" [ ]) ]
 `)
-    // s only takes the builds that ask for s-only (a mandatory feature), as such a machine is listed.
+    // s only takes the builds that ask for s-only (a mandatory feature), as such a machine is
+    // listed, one at a time: the second waits for Nix's own hook to find its slot free.
     const sLine = `ssh-ng://root@${s.address} x86_64-linux ${master.stateDir}/ssh/id_ed25519 1 1 - s-only ${s.hostKeyBase64}`
     const build = await nixBuild(m, file, ['--max-jobs', '1', '--builders', `@${master.nixFile} ; ${sLine}`, '-v'])
     console.info(`beside the agent's file, a static builder for s-only: ${summary(build)}`)
-    expect(build.outputs.map((o) => o.builtOn)).toEqual(['s', 'm'])
-    expect(build.log).toContain(`copying path '${build.outputs[0]?.path ?? ''}' from 'ssh-ng://root@${s.address}'`)
-    expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-for-s\.drv: build on a machine outside the mesh/)
+    expect(build.outputs.map((o) => o.builtOn)).toEqual(['s', 's', 'm'])
+    for (const o of build.outputs.slice(0, 2)) expect(build.log).toContain(`copying path '${o.path}' from 'ssh-ng://root@${s.address}'`)
+    expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-for-s-\d\.drv: the machines outside the mesh answered postpone/)
+    expect(build.log.match(/buildmesh: \/nix\/store\/\S+-for-s-\d\.drv: build on a machine outside the mesh/g)).toHaveLength(2)
     expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-plain\.drv: build here/)
   })
 
