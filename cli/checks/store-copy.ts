@@ -73,43 +73,64 @@ export interface CopyOptions {
   run?: RunCommand
 }
 
-/**
- * The import and export `guix offload test` does, with the commands Nix's build hook relies on:
- * a fresh text file goes into this master's store (`nix-store --add`), then to the builder
- * (`nix copy --to ssh-ng://`), then back into a throwaway store (`nix copy --from`), so the
- * master's own store gains only that one small garbage-collectable path.
- */
-export async function copyRoundTrip (target: SshTarget & { hostKey: string }, signal: AbortSignal, options: CopyOptions): Promise<CopyFacts> {
-  const run = options.run ?? runCommand
+type Added = { path: string } | { failure: CopyFacts }
+
+function failedFacts (failedAt: CopyFacts['failedAt'], result: CommandResult, path: string | null, signal: AbortSignal): CopyFacts {
+  return {
+    path,
+    failedAt,
+    error: signal.aborted ? 'no answer in time' : result.spawnError !== null ? result.spawnError.message : nixError(result.stderr),
+    missingCommand: result.spawnError?.code === 'ENOENT'
+  }
+}
+
+async function addCheckFile (signal: AbortSignal, options: CopyOptions): Promise<Added> {
   const dir = await mkdtemp(join(tmpdir(), 'buildmesh-test-'))
   try {
     const file = join(dir, 'buildmesh-check')
-    const knownHosts = join(dir, 'known_hosts')
-    await writeFile(file, `buildmesh check of ${target.host} at ${new Date().toISOString()} ${randomUUID()}\n`)
-    await writeFile(knownHosts, `${knownHostsLine(target)}\n`)
-    const failed = (failedAt: CopyFacts['failedAt'], result: CommandResult, path: string | null): CopyFacts => ({
-      path,
-      failedAt,
-      error: signal.aborted ? 'no answer in time' : result.spawnError !== null ? result.spawnError.message : nixError(result.stderr),
-      missingCommand: result.spawnError?.code === 'ENOENT'
-    })
-
-    const added = await run('nix-store', ['--add', file], options.env, signal)
+    await writeFile(file, `buildmesh check at ${new Date().toISOString()} ${randomUUID()}\n`)
+    const added = await (options.run ?? runCommand)('nix-store', ['--add', file], options.env, signal)
     const path = added.stdout.trim()
-    if (added.code !== 0 || !path.startsWith('/')) return failed('add', added, null)
+    return added.code === 0 && path.startsWith('/') ? { path } : { failure: failedFacts('add', added, null, signal) }
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => {})
+  }
+}
+
+/**
+ * The import and export `guix offload test` does, with the commands Nix's build hook relies on:
+ * a fresh text file goes into this master's store (`nix-store --add`), then to each builder
+ * (`nix copy --to ssh-ng://`), then back into a throwaway store (`nix copy --from`), so the
+ * master's own store gains only that one small garbage-collectable path. The file is added once
+ * for all builders: Nix does not make a store that was never used safely from several processes
+ * at once, and one path serves every builder, none of which had it before.
+ */
+export function copyRoundTrips (options: CopyOptions): (target: SshTarget & { hostKey: string }, signal: AbortSignal) => Promise<CopyFacts> {
+  const run = options.run ?? runCommand
+  let added: Promise<Added> | null = null
+  return async (target, signal) => {
+    added ??= addCheckFile(signal, options)
+    const file = await added
+    if ('failure' in file) return file.failure
+    const { path } = file
     if (/\s/.test(options.keyPath)) {
       return { path, failedAt: 'to', error: `the key path ${options.keyPath} has a space, which NIX_SSHOPTS cannot carry`, missingCommand: false }
     }
-    const env = { ...options.env, NIX_SSHOPTS: sshOptions(target, options.keyPath, knownHosts) }
-    const store = `ssh-ng://${target.user}@${target.host}`
-    const nix = ['--extra-experimental-features', 'nix-command', 'copy']
-    const there = await run('nix', [...nix, '--to', store, path], env, signal)
-    if (there.code !== 0) return failed('to', there, path)
-    const back = await run('nix', [...nix, '--from', store, '--to', join(dir, 'store'), path], env, signal)
-    if (back.code !== 0) return failed('from', back, path)
-    return { path, failedAt: null, error: null, missingCommand: false }
-  } finally {
-    // The throwaway store is the check's own: losing it to a failed removal harms nothing.
-    await rm(dir, { recursive: true, force: true }).catch(() => {})
+    const dir = await mkdtemp(join(tmpdir(), 'buildmesh-test-'))
+    try {
+      const knownHosts = join(dir, 'known_hosts')
+      await writeFile(knownHosts, `${knownHostsLine(target)}\n`)
+      const env = { ...options.env, NIX_SSHOPTS: sshOptions(target, options.keyPath, knownHosts) }
+      const store = `ssh-ng://${target.user}@${target.host}`
+      const nix = ['--extra-experimental-features', 'nix-command', 'copy']
+      const there = await run('nix', [...nix, '--to', store, path], env, signal)
+      if (there.code !== 0) return failedFacts('to', there, path, signal)
+      const back = await run('nix', [...nix, '--from', store, '--to', join(dir, 'store'), path], env, signal)
+      if (back.code !== 0) return failedFacts('from', back, path, signal)
+      return { path, failedAt: null, error: null, missingCommand: false }
+    } finally {
+      // The throwaway store is the check's own: losing it to a failed removal harms nothing.
+      await rm(dir, { recursive: true, force: true }).catch(() => {})
+    }
   }
 }

@@ -7,7 +7,7 @@ import type { PeerView } from '../../scheduler/peer.ts'
 import type { Advertisement } from '../../wire/advertisement.ts'
 import { checkBuilders, checkTarget } from '../checks/check-builder.ts'
 import { probeSsh } from '../checks/ssh-probe.ts'
-import { copyRoundTrip } from '../checks/store-copy.ts'
+import { copyRoundTrips } from '../checks/store-copy.ts'
 import { formatTestReport } from '../checks/test-report.ts'
 import type { CheckTarget } from '../checks/judge.ts'
 import { askAgent } from '../control-client.ts'
@@ -83,7 +83,7 @@ ${formatOptions(testOptions)}
     const privateKey = await readPrivateKey(lists.sshKeyPath)
     const checks = await checkBuilders(targets, {
       probeSsh,
-      copyRoundTrip: async (target, signal) => await copyRoundTrip(target, signal, { keyPath: lists.sshKeyPath, env: io.env })
+      copyRoundTrip: copyRoundTrips({ keyPath: lists.sshKeyPath, env: io.env })
     }, {
       privateKey,
       timeoutMs: ((values.timeout as number | undefined) ?? 30) * 1000,

@@ -73,7 +73,8 @@ describe('mesh test and mesh status on a LAN', () => {
     const checks = JSON.parse(all.stdout) as PeerCheck[]
     const verdict = Object.fromEntries(checks.map((c) => [c.name, c.steps.map((s) => `${s.step}:${s.status}`).join(' ')]))
     const allPass = 'reachable:pass host-key:pass login:pass daemon:pass trusted:pass copy:pass disk:pass'
-    expect(verdict).toEqual({
+    const failures = checks.flatMap((c) => c.steps.filter((s) => s.status === 'fail').map((s) => `${c.name} ${s.step}: ${s.detail}`))
+    expect(verdict, failures.join('\n')).toEqual({
       ok: allPass,
       skewed: allPass,
       nosshd: 'reachable:fail host-key:skip login:skip daemon:skip trusted:skip copy:skip disk:pass',

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { copyRoundTrip, knownHostsLine, nixError, sshOptions, type CommandResult, type RunCommand } from '../../../../cli/checks/store-copy.ts'
+import { copyRoundTrips, knownHostsLine, nixError, sshOptions, type CommandResult, type RunCommand } from '../../../../cli/checks/store-copy.ts'
 import { ED25519_KEY } from '../../../support/advertisements.ts'
 
 const target = { host: '10.0.0.2', port: 22, user: 'nix', hostKey: ED25519_KEY }
@@ -22,10 +22,10 @@ function fakeNix (answers: Array<CommandResult | ((call: Call) => CommandResult)
   return { run, calls }
 }
 
-describe('copyRoundTrip', () => {
+describe('copyRoundTrips', () => {
   it('adds a fresh text file, copies it there over ssh-ng:// and back into a throwaway store', async () => {
     const nix = fakeNix([ok(`${PATH}\n`), ok(), ok()])
-    const facts = await copyRoundTrip(target, AbortSignal.timeout(5000), { keyPath: '/var/lib/buildmesh/ssh/id_ed25519', env: { HOME: '/root' }, run: nix.run })
+    const facts = await copyRoundTrips({ keyPath: '/var/lib/buildmesh/ssh/id_ed25519', env: { HOME: '/root' }, run: nix.run })(target, AbortSignal.timeout(5000))
     expect(facts).toEqual({ path: PATH, failedAt: null, error: null, missingCommand: false })
     const [add, there, back] = nix.calls
     expect(add?.command).toBe('nix-store')
@@ -39,22 +39,42 @@ describe('copyRoundTrip', () => {
     expect(there?.knownHosts).toBe(`10.0.0.2 ${ED25519_KEY}\n`)
   })
 
+  it('adds the file once for all the builders of a run, also when they get to it at once', async () => {
+    const nix = fakeNix([ok(`${PATH}\n`)])
+    const copy = copyRoundTrips({ keyPath: '/k', env: {}, run: nix.run })
+    const other = { ...target, host: '10.0.0.3' }
+    const facts = await Promise.all([copy(target, AbortSignal.timeout(5000)), copy(other, AbortSignal.timeout(5000))])
+    expect(facts.map((f) => f.failedAt)).toEqual([null, null])
+    expect(nix.calls.filter((c) => c.command === 'nix-store')).toHaveLength(1)
+    expect(nix.calls.filter((c) => c.args.includes('--to')).map((c) => c.args.find((a) => a.startsWith('ssh-ng://')))).toEqual(
+      expect.arrayContaining(['ssh-ng://nix@10.0.0.2', 'ssh-ng://nix@10.0.0.3']))
+  })
+
+  it('gives every builder the failure to add it', async () => {
+    const refused: CommandResult = { code: 1, stdout: '', stderr: 'error: SQLite database \'/nix/var/nix/db/db.sqlite\' is busy\n', spawnError: null }
+    const nix = fakeNix([refused])
+    const copy = copyRoundTrips({ keyPath: '/k', env: {}, run: nix.run })
+    const facts = await Promise.all([copy(target, AbortSignal.timeout(5000)), copy(target, AbortSignal.timeout(5000))])
+    expect(facts).toEqual(Array(2).fill({ path: null, failedAt: 'add', error: 'error: SQLite database \'/nix/var/nix/db/db.sqlite\' is busy', missingCommand: false }))
+    expect(nix.calls).toHaveLength(1)
+  })
+
   it('says which leg failed with Nix\'s own error', async () => {
     const refused: CommandResult = { code: 1, stdout: '', stderr: 'copying 1 paths...\n\x1b[31;1merror:\x1b[0m cannot add path \'/nix/store/x\' because it lacks a valid signature\n', spawnError: null }
-    const there = await copyRoundTrip(target, AbortSignal.timeout(5000), { keyPath: '/k', env: {}, run: fakeNix([ok(PATH), refused]).run })
+    const there = await copyRoundTrips({ keyPath: '/k', env: {}, run: fakeNix([ok(PATH), refused]).run })(target, AbortSignal.timeout(5000))
     expect(there).toEqual({ path: PATH, failedAt: 'to', error: 'error: cannot add path \'/nix/store/x\' because it lacks a valid signature', missingCommand: false })
-    const back = await copyRoundTrip(target, AbortSignal.timeout(5000), { keyPath: '/k', env: {}, run: fakeNix([ok(PATH), ok(), { ...refused, stderr: 'error: writing to file: No space left on device' }]).run })
+    const back = await copyRoundTrips({ keyPath: '/k', env: {}, run: fakeNix([ok(PATH), ok(), { ...refused, stderr: 'error: writing to file: No space left on device' }]).run })(target, AbortSignal.timeout(5000))
     expect(back).toMatchObject({ failedAt: 'from', error: 'error: writing to file: No space left on device' })
   })
 
   it('knows a master without Nix', async () => {
     const missing = Object.assign(new Error('spawn nix-store ENOENT'), { code: 'ENOENT' })
-    const facts = await copyRoundTrip(target, AbortSignal.timeout(5000), { keyPath: '/k', env: {}, run: fakeNix([{ code: null, stdout: '', stderr: '', spawnError: missing }]).run })
+    const facts = await copyRoundTrips({ keyPath: '/k', env: {}, run: fakeNix([{ code: null, stdout: '', stderr: '', spawnError: missing }]).run })(target, AbortSignal.timeout(5000))
     expect(facts).toEqual({ path: null, failedAt: 'add', error: 'spawn nix-store ENOENT', missingCommand: true })
   })
 
   it('refuses a key path NIX_SSHOPTS would split', async () => {
-    const facts = await copyRoundTrip(target, AbortSignal.timeout(5000), { keyPath: '/my keys/id', env: {}, run: fakeNix([ok(PATH)]).run })
+    const facts = await copyRoundTrips({ keyPath: '/my keys/id', env: {}, run: fakeNix([ok(PATH)]).run })(target, AbortSignal.timeout(5000))
     expect(facts).toMatchObject({ failedAt: 'to', error: 'the key path /my keys/id has a space, which NIX_SSHOPTS cannot carry' })
   })
 })
