@@ -64,7 +64,11 @@ export async function setUpHost (setup: HostSetup): Promise<Host> {
       `route add 224.0.0.0/4 dev ${veth.host}`
     ].join('\n') + '\n'
   })
-  return new Host({ name, address, netns, interface: veth.host, dir, holder, origin: setup.origin })
+  const host = new Host({ name, address, netns, interface: veth.host, dir, holder, origin: setup.origin })
+  // As installing Nix does: Nix 2.8 sets up a store on first use, and not safely from several
+  // processes at once ("SQLite database is busy", "schema is corrupt").
+  await host.run('nix-store', ['--init'])
+  return host
 }
 
 function startHolder (netns: string, name: string, dir: string, origin: number): HostProcess {
