@@ -9,6 +9,7 @@ import { BuildHistory } from '../scheduler/build-history.ts'
 import { StoreDependents } from '../scheduler/dependents.ts'
 import { BuildHistoryFile } from '../scheduler/build-history-file.ts'
 import { BuildPlanner } from '../scheduler/build-planner.ts'
+import { HostNames, systemLookup } from '../scheduler/host-names.ts'
 import { BuilderListWriter } from '../scheduler/builder-list-writer.ts'
 import { defaultEligibilityPolicy, toPeerView, type EligibilityPolicy } from '../scheduler/eligibility.ts'
 import { MdnsPeerSource } from '../scheduler/mdns-peer-source.ts'
@@ -176,6 +177,7 @@ export class Agent {
         dependents: new StoreDependents({ log, clock }),
         runs: new RunDerivations(clock),
         sshChecks,
+        hostNames: new HostNames({ clock, lookup: systemLookup }),
         clock,
         // Asked for every request of Nix's: the load alone, no statfs, since free disk does not rank the master.
         local: async () => {

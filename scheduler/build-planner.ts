@@ -2,7 +2,8 @@ import type { Clock } from '../common/clock.ts'
 import { currentAdvertisement, eligibleBuilders, ineligibleReason, type EligibilityPolicy } from './eligibility.ts'
 import { renderNixMachines } from './nix-machines.ts'
 import type { Builder, Peer } from './peer.ts'
-import { awaitsListedBuilder, strangers } from './listed-builders.ts'
+import type { HostNames } from './host-names.ts'
+import { awaitsListedBuilder, listedMembers, strangers } from './listed-builders.ts'
 import type { LocalBuilds } from './local-builds.ts'
 import type { PeerTable } from './peer-table.ts'
 import { BuildHistory } from './build-history.ts'
@@ -33,6 +34,8 @@ export interface BuildPlannerComponents {
   runs?: RunDerivations
   /** The builders' SSH checks, run at once for a builder that Nix's own hook would not build on. */
   sshChecks?: Pick<SshReachability, 'checkNow'>
+  /** What the host names in Nix's setting resolve to; without, a member is named by its address or host name only. */
+  hostNames?: Pick<HostNames, 'addresses'>
   clock: Clock
 }
 
@@ -108,11 +111,16 @@ export class BuildPlanner {
    * took one (an answer waits on the store for up to a query's 20 ms).
    */
   async decide (params: unknown): Promise<DecideAnswer> {
+    const request = parseDecideRequest(params)
+    const named = [...request.allowedHosts ?? [], ...request.outsideHosts ?? []]
+    // Before its turn: a name seen for the first time waits for its lookup, the others' answers do not.
+    const resolved = named.length === 0 || this.components.hostNames === undefined ? new Map() : await this.components.hostNames.addresses(named)
     const answer = this.turn.then(async () => {
-      const request = parseDecideRequest(params)
       const held = this.takeRunRoots(request.nixRun, request.runRoots)
-      const decided = await this.decideNow(request)
-      const unknown = strangers([...request.allowedHosts ?? [], ...request.outsideHosts ?? []], this.components.table.list())
+      const listed = listedMembers(named, this.components.table.list(), resolved)
+      const allowed = request.allowedHosts === undefined ? undefined : new Map(request.allowedHosts.map((host) => [host, listed.get(host)]))
+      const decided = await this.decideNow(request, allowed)
+      const unknown = strangers(listed)
       return { ...decided, ...(held === undefined ? {} : { runRootsHeld: held }), ...(unknown.length === 0 ? {} : { strangers: unknown }) }
     })
     this.turn = answer.catch(() => {})
@@ -125,7 +133,8 @@ export class BuildPlanner {
     return this.components.runs.add(nixRun, roots)
   }
 
-  private async decideNow (p: DecideRequest): Promise<DecideAnswer> {
+  /** `allowed`: the hosts a restricted build may use (`allowedHosts`), and the member each is. */
+  private async decideNow (p: DecideRequest, allowed: Map<string, Peer | undefined> | undefined): Promise<DecideAnswer> {
     const { localBuilds, waiting } = this.components
     const { drvPath, nixRun, served, maxJobs } = p
     // Told to keep waiting when the agent answered ahead, not now: a build that ended since then
@@ -151,7 +160,6 @@ export class BuildPlanner {
     }
     // A build restricted to named hosts (`mesh build --only`) must not quietly run here instead;
     // nor can one that Nix already handed to the hook, whose builder was lost (`remoteOnly`).
-    const allowed = p.allowedHosts
     const remotes = this.remoteCandidates(allowed)
     const candidates: Candidate[] = [...remotes.map((r) => r.candidate)]
     if (allowed === undefined && !p.remoteOnly) {
@@ -173,7 +181,7 @@ export class BuildPlanner {
     request.chainAfter = await this.chainOf(drvPath, request, candidates, canStartNow(request, candidates, this.init.plan), nixRun)
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
     const planned = planBuild(request, candidates, this.init.plan)
-    const decision = planned.kind === 'impossible' && allowed !== undefined && awaitsListedBuilder(allowed, this.components.table.list(), request)
+    const decision = planned.kind === 'impossible' && allowed !== undefined && awaitsListedBuilder(allowed, request)
       ? { kind: 'postpone' as const }
       : planned
     const rateOn = (c: Candidate): number => expectedRate(c, request, this.init.plan)
@@ -284,7 +292,8 @@ export class BuildPlanner {
     }
   }
 
-  private remoteCandidates (allowed: string[] | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {
+  private remoteCandidates (allowed: Map<string, Peer | undefined> | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {
+    const allowedKeys = allowed === undefined ? undefined : new Set([...allowed.values()].map((peer) => peer?.key))
     const { table, reservations } = this.components
     const result = []
     for (const peer of table.list()) {
@@ -292,7 +301,7 @@ export class BuildPlanner {
       const [builder] = eligibleBuilders([peer], this.init.eligibility)
       const ad = currentAdvertisement(peer)
       if (builder === undefined || ad === null || peer.status === null) continue
-      if (allowed !== undefined && !allowed.includes(builder.host)) continue
+      if (allowedKeys !== undefined && !allowedKeys.has(peer.key)) continue
       result.push({
         peer,
         builder,

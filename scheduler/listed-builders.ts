@@ -9,31 +9,45 @@ import { canBuild, type Needs } from './plan-build.ts'
  * would without the agent.
  */
 
-function trustedHosts (peers: Peer[]): Map<string, Peer> {
-  const hosts = new Map<string, Peer>()
-  for (const peer of peers) {
-    const host = sshHost(peer)
-    if (peer.trusted && host !== undefined) hosts.set(host, peer)
-  }
-  return hosts
+/** What each host name the setting names resolves to (`HostNames`); an address stands for itself. */
+export type NamedAddresses = ReadonlyMap<string, readonly string[]>
+
+/** A name as DNS compares them: case aside, and a final dot aside. */
+const normal = (name: string): string => name.toLowerCase().replace(/\.$/, '')
+
+/**
+ * The trusted member a host of the setting is: one of its addresses; a name that resolves to one
+ * of them, as ssh would connect there; or the host name it reports, bare or as Avahi publishes it
+ * (`NAME.local`), for a master that resolves neither.
+ */
+function memberNamed (host: string, members: Peer[], resolved: NamedAddresses): Peer | undefined {
+  const addresses = resolved.get(host) ?? []
+  const name = normal(host)
+  return members.find((peer) => peer.addresses.includes(host) || addresses.some((a) => peer.addresses.includes(a))) ??
+    members.find((peer) => {
+      const own = peer.status?.hostName
+      return own !== undefined && (name === normal(own) || name === `${normal(own)}.local`)
+    })
 }
 
-/** The named hosts that no trusted peer of the mesh has. */
-export function strangers (named: string[], peers: Peer[]): string[] {
-  if (named.length === 0) return []
-  const known = trustedHosts(peers)
-  return [...new Set(named)].filter((host) => !known.has(host))
+/** Each named host's member, or undefined for a host the mesh does not know. */
+export function listedMembers (named: string[], peers: Peer[], resolved: NamedAddresses): Map<string, Peer | undefined> {
+  const members = peers.filter((peer) => peer.trusted && sshHost(peer) !== undefined)
+  return new Map([...new Set(named)].map((host) => [host, memberNamed(host, members, resolved)]))
+}
+
+/** The named hosts that no trusted peer of the mesh is. */
+export function strangers (listed: Map<string, Peer | undefined>): string[] {
+  return [...listed].flatMap(([host, peer]) => peer === undefined ? [host] : [])
 }
 
 /**
- * Whether a build restricted to `allowed` should wait rather than go elsewhere: a member named
- * there could build it but may not now (its SSH check failed, its status is late, its disk is
+ * Whether a build restricted to the listed members should wait rather than go elsewhere: one of
+ * them could build it but may not now (its SSH check failed, its status is late, its disk is
  * full). `mesh build --only b2` means b2, and it is expected back.
  */
-export function awaitsListedBuilder (allowed: string[], peers: Peer[], needs: Needs): boolean {
-  const known = trustedHosts(peers)
-  return allowed.some((host) => {
-    const peer = known.get(host)
+export function awaitsListedBuilder (listed: Map<string, Peer | undefined>, needs: Needs): boolean {
+  return [...listed.values()].some((peer) => {
     const ad = peer === undefined ? null : currentAdvertisement(peer)
     return ad !== null && canBuild(ad, needs)
   })

@@ -53,6 +53,32 @@ in [ (job "for-s-1" [ "s-only" ]) (job "for-s-2" [ "s-only" ]) (job "plain" [ ])
     expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-plain\.drv: build here/)
   })
 
+  it('knows a member that a line beside the agent\'s file names by a name resolving to it, and never fills its slots twice', async () => {
+    const m = lan.host('m')
+    // The user's old static line for b1, under the name their /etc/hosts gives it.
+    const hosts = join(m.dir, 'hosts')
+    await writeFile(hosts, `127.0.0.1 localhost\n${b1.host.address} ruby\n`)
+    await m.run('mount', ['--bind', hosts, '/etc/hosts'])
+    const file = join(m.dir, 'named.nix')
+    await writeFile(file, `builtins.genList (i: derivation {
+  name = "named-\${toString i}";
+  system = "x86_64-linux";
+  builder = "/bin/sh";
+  args = [ "-c" "read h < /proc/sys/kernel/hostname; s=$(/bin/date +%s.%N); /bin/sleep 2; echo $h $s $(/bin/date +%s.%N) > $out" ];
+  tag = "${lan.prefix}";
+}) 4
+`)
+    const rubyLine = `ssh-ng://root@ruby x86_64-linux ${master.stateDir}/ssh/id_ed25519 2 1 - - ${b1.sshd.hostKeyBase64}`
+    const build = await nixBuild(m, file, ['--max-jobs', '0', '--builders', `@${master.nixFile} ; ${rubyLine}`, '-v'])
+    const runs = build.outputs.map((o) => o.builtOn.split(' '))
+    const spans = runs.map(([, start, end]) => [Number(start), Number(end)] as const)
+    const mostAtOnce = Math.max(...spans.map(([start]) => spans.filter(([s, e]) => s <= start && start < e).length))
+    console.info(`beside the agent's file, b1 as "ruby" (2 slots), 4 x 2 s, --max-jobs 0: ${build.seconds.toFixed(1)} s, at most ${mostAtOnce} at once on b1`)
+    expect(runs.map(([host]) => host)).toEqual(['b1', 'b1', 'b1', 'b1'])
+    expect(mostAtOnce).toBe(2)
+    expect(build.log).not.toMatch(/outside the mesh/)
+  })
+
   it('mesh build --only b1 waits for b1 while its sshd is down, and builds there once it is back, never on the master', async () => {
     const m = lan.host('m')
     await waitFor(async () => (await peersOf(m)).find((p) => p.name === 'b1')?.eligible === true, { timeoutMs: 20_000, what: 'b1 eligible, its SSH checked' })

@@ -33,9 +33,11 @@ type Dependents = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['dep
 
 type SshChecks = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['sshChecks']>
 
+type HostNames = NonNullable<ConstructorParameters<typeof BuildPlanner>[0]['hostNames']>
+
 type Master = Awaited<ReturnType<ConstructorParameters<typeof BuildPlanner>[0]['local']>>
 
-async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}, runs?: RunDerivations, sshChecks?: SshChecks): Promise<Setup> {
+async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Dependents, master: Partial<Master> = {}, runs?: RunDerivations, sshChecks?: SshChecks, hostNames?: HostNames): Promise<Setup> {
   const clock = new ManualClock()
   const source = Object.assign(new EventEmitter<PeerSourceEvents>(), { start () {}, stop () {} })
   const table = new PeerTable({ clock, log })
@@ -59,6 +61,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     reservations: new Reservations(clock, { runAlive }),
     ...(runs === undefined ? {} : { runs }),
     ...(sshChecks === undefined ? {} : { sshChecks }),
+    ...(hostNames === undefined ? {} : { hostNames }),
     dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
     localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone, runAlive }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0, ...master })
@@ -430,6 +433,28 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ allowedHosts: ['10.9.0.2', 'static.lan'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.2', strangers: ['static.lan'] })
     expect(await planner.decide(request({ outsideHosts: ['10.9.0.2', 'static.lan', 'static.lan'] }))).toEqual({ kind: 'local', strangers: ['static.lan'] })
     expect(await planner.decide(request({ outsideHosts: ['10.9.0.2'] }))).toEqual({ kind: 'local' })
+  })
+
+  it('knows a member the setting names by a name: one that resolves to its address, or the host name it reports', async () => {
+    const looked: string[][] = []
+    const hostNames: HostNames = {
+      addresses: async (names) => {
+        looked.push(names)
+        return new Map(names.map((n) => [n, n === 'ruby.lan' ? ['10.9.0.2'] : []]))
+      }
+    }
+    const { planner, join } = await setup(4, undefined, {}, undefined, undefined, hostNames)
+    join({ name: 'ruby', speed: 1 }, '10.9.0.2', { hostName: 'ruby' })
+    join({ name: 'kana', speed: 8 }, '10.9.0.3', { hostName: 'kana' })
+    expect(await planner.decide(request({ allowedHosts: ['ruby.lan'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    expect(await planner.decide(request({ allowedHosts: ['KANA.local.', 'static.lan'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3', strangers: ['static.lan'] })
+    expect(await planner.decide(request({ outsideHosts: ['ruby.lan', 'kana'] }))).not.toHaveProperty('strangers')
+    // Only a member counts: a name that resolves to nobody's address is outside the mesh.
+    expect(await planner.decide(request({ allowedHosts: ['ruby.other'] }))).toEqual({ kind: 'impossible', strangers: ['ruby.other'] })
+    expect(looked).toContainEqual(['KANA.local.', 'static.lan'])
+    // A request that names no host looks nothing up.
+    await planner.decide(request())
+    expect(looked).toHaveLength(4)
   })
 
   it('answers the rest of a round ahead: the waiters after the one asked, told to keep waiting as each would be', async () => {
