@@ -6,9 +6,10 @@
  *     (new identity, new name, sshd already up), median of 5.
  * (b) Wall time of 12 independent 2 s derivations built with `nix-build --max-jobs 0` through the
  *     file the master agent writes, against a hand-written static machines file naming the same
- *     builders, key and host keys; runs alternate, median of each, with the ideal
- *     (12 x 2 s / slots) and the ratios. `--runs N` sets the pairs (default 5): Nix's 5 s poll for
- *     postponed builds makes single batches bimodal, so a close comparison wants more.
+ *     builders, key and host keys, both with Nix's own hook, and through that file with
+ *     `mesh build-hook` deciding; runs rotate, median of each, with the ideal (12 x 2 s / slots)
+ *     and the ratios. `--runs N` sets the rounds (default 5): Nix's 5 s poll for postponed
+ *     builds makes single batches bimodal, so a close comparison wants more.
  * Builders advertise `--slots 2` (the machine has 2 cores; each host has its own store).
  */
 import { writeFile } from 'node:fs/promises'
@@ -18,7 +19,7 @@ import { parseArgs } from 'node:util'
 import { createLan, type Lan } from '../test/lan/harness/lan.ts'
 import { startSshd } from '../test/lan/harness/sshd.ts'
 import { waitFor } from '../test/lan/harness/wait-for.ts'
-import { makeMeshKey, nixLines, readOr, spawnMesh, startMaster } from '../test/lan/support/mesh.ts'
+import { makeMeshKey, nixLines, readOr, spawnMesh, startMaster, writeHookScript } from '../test/lan/support/mesh.ts'
 import { buildOnMesh, countByBuilder, median, startMeshBuilder, writeJobs, type MeshBuilder } from '../test/lan/support/offload.ts'
 import { loadAverage } from './load-average.ts'
 
@@ -32,6 +33,12 @@ const BATCH_RUNS = Number(args.runs)
 if (!Number.isInteger(BATCH_RUNS) || BATCH_RUNS < 1) throw new Error(`--runs ${args.runs}: expected a whole number >= 1`)
 
 const s = (x: number): string => x.toFixed(2)
+
+const SIDE_NAMES = {
+  mesh: 'mesh agent\'s file, Nix\'s hook',
+  static: 'static hand-written file, Nix\'s hook',
+  hook: 'mesh agent\'s file, mesh build-hook'
+} as const
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 
 interface Listing {
@@ -100,13 +107,14 @@ async function main (): Promise<void> {
     const staticFile = join(m.dir, 'static-machines')
     await writeFile(staticFile, staticMachines(builders, `${master.stateDir}/ssh/id_ed25519`))
 
-    const times = { mesh: [] as number[], static: [] as number[] }
+    const hook = await writeHookScript(m, 'mesh-build-hook', ['--nix-machines', master.nixFile])
+    const sides = [['mesh', master.nixFile, []], ['static', staticFile, []], ['hook', master.nixFile, ['--option', 'build-hook', hook]]] as const
+    const times = { mesh: [] as number[], static: [] as number[], hook: [] as number[] }
     for (let run = 1; run <= BATCH_RUNS; run++) {
-      // Alternate which goes first, so a first-of-pair effect does not land on one side.
-      const pair = [['mesh', master.nixFile], ['static', staticFile]] as const
-      for (const [kind, file] of run % 2 === 1 ? pair : [...pair].reverse()) {
+      // Rotate which goes first, so a first-of-round effect does not land on one side.
+      for (const [kind, file, args] of [...sides.slice(run % 3), ...sides.slice(0, run % 3)]) {
         const jobs = await writeJobs(m.dir, `${lan.prefix}-${kind}-${run}`, JOBS, JOB_SECONDS)
-        const { outputs, seconds } = await buildOnMesh(m, jobs, file, 120_000)
+        const { outputs, seconds } = await buildOnMesh(m, jobs, file, 120_000, [...args])
         const counts = countByBuilder(outputs)
         if (outputs.length !== JOBS || [...counts.keys()].some((name) => !/^b\d+$/.test(name))) throw new Error(`${kind} run ${run}: bad outputs ${JSON.stringify(outputs)}`)
         times[kind].push(seconds)
@@ -129,9 +137,10 @@ async function main (): Promise<void> {
       '',
       row(['(b) 12 x 2 s batch via', 'median s', 'mean s', 'min s', 'max s', 'ideal s', 'median / ideal', 'runs']),
       row(['---', '---', '---', '---', '---', '---', '---', '---']),
-      ...(['mesh', 'static'] as const).map((kind) => row([kind === 'mesh' ? 'mesh agent\'s file' : 'static hand-written file',
+      ...(['mesh', 'static', 'hook'] as const).map((kind) => row([SIDE_NAMES[kind],
         s(median(times[kind])), s(mean(times[kind])), s(Math.min(...times[kind])), s(Math.max(...times[kind])), s(ideal), s(median(times[kind]) / ideal), String(times[kind].length)])),
-      row(['mesh / static', s(median(times.mesh) / median(times.static)), s(mean(times.mesh) / mean(times.static)), '', '', '', '', ''])
+      row(['mesh / static', s(median(times.mesh) / median(times.static)), s(mean(times.mesh) / mean(times.static)), '', '', '', '', '']),
+      row(['hook / static', s(median(times.hook) / median(times.static)), s(mean(times.hook) / mean(times.static)), '', '', '', '', ''])
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
     await Promise.all(builders.map(async (b) => await b.agent.stop()))

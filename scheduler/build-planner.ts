@@ -180,6 +180,8 @@ export class BuildPlanner {
     // runs meanwhile, and the chain counts from the next time Nix asks.
     request.chainAfter = await this.chainOf(drvPath, request, candidates, canStartNow(request, candidates, this.init.plan), nixRun)
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
+    // A build handed to the hook already is not Nix's to wait with.
+    if (!p.remoteOnly) request.remoteRunning = this.components.reservations.ofRun(nixRun)
     const planned = planBuild(request, candidates, this.init.plan)
     const decision = planned.kind === 'impossible' && allowed !== undefined && awaitsListedBuilder(allowed, request)
       ? { kind: 'postpone' as const }
@@ -211,7 +213,7 @@ export class BuildPlanner {
       kind: 'remote',
       host: chosen.builder.host,
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
-      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel, nixRun })
+      reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel, nixRun, hook: p.hookPid })
     }
   }
 
@@ -227,6 +229,8 @@ export class BuildPlanner {
         amWilling: request.amWilling,
         typicalWork: request.typicalWork,
         typicalBigParallelWork: request.typicalBigParallelWork,
+        // Not `remoteRunning`: a waiter the hook tells to keep waiting itself could be told so
+        // after the run's last remote build ended, with nothing left for Nix to wait for.
         runningChainsEndIn: latest(localBuilds.chainsEndIn(), reservations.chainsEndIn())
       },
       now,
@@ -246,7 +250,7 @@ export class BuildPlanner {
   async release (params: unknown): Promise<{ released: boolean, lost?: boolean }> {
     const { reservation: id, outcome } = parseReleaseRequest(params)
     const { reservations, waiting, clock, history, sshChecks, table } = this.components
-    const reservation = reservations.release(id)
+    const reservation = reservations.release(id, outcome !== 'declined')
     if (reservation === undefined) return { released: false }
     // The run that sent it asks its waiters again as this build ends.
     waiting.buildEnded(clock.now() / 1000, reservation.nixRun)
@@ -312,7 +316,7 @@ export class BuildPlanner {
           supportedFeatures: ad.supportedFeatures,
           mandatoryFeatures: ad.mandatoryFeatures,
           slots: ad.slots,
-          slotsInUse: Math.min(ad.slots, Math.max(peer.status.slotsInUse, reservations.count(peer.key))),
+          slotsInUse: Math.min(ad.slots, Math.max(peer.status.slotsInUse - reservations.endedSince(peer.key, peer.statusAt ?? 0), reservations.count(peer.key))),
           endsIn: reservations.endsIn(peer.key),
           cores: peer.status.cores,
           speed: ad.speed,

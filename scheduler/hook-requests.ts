@@ -2,7 +2,7 @@ import { UsageError } from '../common/errors.ts'
 import { MAX_ANSWERED_AHEAD, RELEASE_OUTCOMES, type ReleaseOutcome } from '../wire/control.ts'
 import { validateFeatures, validateSystem } from '../wire/fields.ts'
 import { isDrvPath } from './derivation.ts'
-import { parseNixRun, type NixRun } from './nix-run.ts'
+import { parseNixRun, parseProcessId, type NixRun } from './nix-run.ts'
 
 /**
  * The requests that reach the agent over its control socket (`mesh builders`, and the build
@@ -47,6 +47,8 @@ export interface DecideRequest {
   /** Nix's `max-jobs`: its local slots. */
   maxJobs?: number
   nixRun?: NixRun
+  /** The hook's own pid: Nix counts a build it accepted as running while that process lives. */
+  hookPid?: number
   /** Builds the hook told to keep waiting itself since it last asked, and when the agent had answered them ahead (ms). */
   served: string[]
   servedAt?: number
@@ -75,6 +77,7 @@ export function parseDecideRequest (params: unknown): DecideRequest {
   const allowedHosts = stringList(p.allowedHosts, 'allowedHosts')
   const outsideHosts = stringList(p.outsideHosts, 'outsideHosts')
   const nixRun = parseNixRun(p.nixRun)
+  const hookPid = parseProcessId(p.hookPid, 'hookPid')
   return {
     amWilling: p.amWilling,
     drvPath: p.drvPath,
@@ -82,6 +85,7 @@ export function parseDecideRequest (params: unknown): DecideRequest {
     requiredFeatures: validateFeatures(stringList(p.requiredFeatures, 'requiredFeatures') ?? [], 'requiredFeatures'),
     ...(maxJobs === undefined ? {} : { maxJobs }),
     ...(nixRun === undefined ? {} : { nixRun }),
+    ...(hookPid === undefined ? {} : { hookPid }),
     served,
     ...(p.servedAt === undefined ? {} : { servedAt: p.servedAt as number }),
     ...(allowedHosts === undefined ? {} : { allowedHosts }),

@@ -13,12 +13,15 @@ export type NixRun = number
  */
 export const sameRun = (a: NixRun | undefined, b: NixRun | undefined): boolean => a === undefined || b === undefined || a === b
 
-/** A run as the hook names it: its pid. Undefined when not given; a usage error for anything else. */
-export function parseNixRun (value: unknown): NixRun | undefined {
+/** A process id the hook sends (`field`). Undefined when not given; a usage error for anything else. */
+export function parseProcessId (value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new UsageError('nixRun must be a process id')
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new UsageError(`${field} must be a process id`)
   return value
 }
+
+/** A run as the hook names it: its pid. */
+export const parseNixRun = (value: unknown): NixRun | undefined => parseProcessId(value, 'nixRun')
 
 /**
  * Whether the run's process is still there. Signal 0 only asks: ESRCH means it has ended; EPERM

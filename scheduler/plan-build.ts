@@ -37,6 +37,13 @@ export interface BuildRequest {
    * least the run has left. Undefined while no running build has a chain after it.
    */
   runningChainsEndIn?: number
+  /**
+   * Builds this run of Nix sent to builders that are still running. With no local slot free, a
+   * decline has Nix wait for any of its builds to end, a remote one too, and ask again: sooner
+   * than a postpone's poll, and safe only while one runs (Nix at --max-jobs 0 with none running
+   * and nothing postponed stops with "unable to start any build").
+   */
+  remoteRunning?: number
 }
 
 export interface QueuedBuild extends Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'> {
@@ -234,8 +241,8 @@ function placeBuild (request: BuildRequest, candidates: Candidate[], policy: Pla
   if (!candidates.some(fits)) return { kind: 'impossible' }
   const free = (c: Candidate): boolean => freeNow(c, request, p)
   // Declining with no local slot makes Nix wait for one of its own builds to end and ask again;
-  // a postpone sleeps until its next poll. With nothing local running, there is nothing to wait for.
-  const canWaitHere = !request.amWilling && candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0)
+  // a postpone sleeps until its next poll. With nothing of the run's running, there is nothing to wait for.
+  const canWaitHere = !request.amWilling && ((request.remoteRunning ?? 0) > 0 || candidates.some((c) => fits(c) && c.local && c.slotsInUse > 0))
   const wait: BuildDecision = canWaitHere ? { kind: 'local' } : { kind: 'postpone' }
   const workOf = (job: QueuedBuild): number | undefined => assumedWork(job, request, p)
 

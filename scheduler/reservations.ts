@@ -18,6 +18,8 @@ export interface Reservation {
   bigParallel?: boolean
   /** The run of Nix that sent it: its end is news for that run's waiting builds. */
   nixRun?: NixRun
+  /** The pid of the hook that took it: Nix counts the build as running while that process lives. */
+  hook?: number
 }
 
 /**
@@ -32,13 +34,16 @@ export class Reservations {
   private readonly maxRunMs: number
   private readonly runAlive: (run: NixRun) => boolean
   private readonly byId = new Map<string, Reservation>()
+  /** When builds that ran on each builder ended, for a few seconds: its last status may still count them. */
+  private readonly ended: Array<{ peer: string, at: number }> = []
   /** When reservations were last weighed against `maxRunMs` and their runs: once a second will do. */
   private prunedAt = -Infinity
 
   /**
    * Past `bridgeMs` the builder's own count is the truth. A hook killed before it could release
-   * holds nothing once its run of Nix has ended (`runAlive`, `nixRunAlive`), which killed it and
-   * the build with it; one of a hook that names no run, once `maxRunMs` is past.
+   * holds nothing once its run of Nix has ended (`runAlive`, `nixRunAlive`: whether a process, a
+   * run's or a hook's, is there), which killed it and the build with it; one of a hook that names
+   * no run, once `maxRunMs` is past.
    */
   constructor (clock: Clock, init: { bridgeMs?: number, maxRunMs?: number, runAlive?: (run: NixRun) => boolean } = {}) {
     this.clock = clock
@@ -53,15 +58,38 @@ export class Reservations {
     return id
   }
 
-  release (id: string): Reservation | undefined {
+  /** `ran`: the build got to the builder (built or failed there), so the builder counted it. */
+  release (id: string, ran: boolean): Reservation | undefined {
     const r = this.byId.get(id)
     this.byId.delete(id)
+    const now = this.clock.now()
+    if (r !== undefined && ran) this.ended.push({ peer: r.peer, at: now })
+    while (this.ended.length > 0 && (this.ended[0] as { at: number }).at < now - ENDED_KEPT_MS) this.ended.shift()
     return r
+  }
+
+  /**
+   * Builds that ended on `peer` after `since` (when its last status came): that status counted
+   * them if they ran then. Nix asks its waiters again the moment a build ends, before the
+   * builder's next status; taking its slot as still in use would have them sleep until a poll.
+   */
+  endedSince (peer: string, since: number): number {
+    return this.ended.filter((e) => e.peer === peer && e.at > since).length
   }
 
   /** Builds just sent to `peer` that its own count may not show yet. */
   count (peer: string): number {
     return this.live().filter((r) => r.peer === peer && r.at >= this.clock.now() - this.bridgeMs).length
+  }
+
+  /**
+   * Builds of run `nixRun` that Nix still counts as running: their hooks, which release them
+   * before they exit, are alive. None for a run or hooks not named: a hook killed before it could
+   * release leaves its reservation, but Nix nothing to wait for.
+   */
+  ofRun (nixRun: NixRun | undefined): number {
+    if (nixRun === undefined) return 0
+    return this.live().filter((r) => r.nixRun === nixRun && r.hook !== undefined && this.runAlive(r.hook)).length
   }
 
   /** Seconds until each build sent to `peer` with known work should end. */
@@ -84,6 +112,9 @@ export class Reservations {
     return [...this.byId.values()]
   }
 }
+
+/** Longer than a status is ever late on an eligible builder. */
+const ENDED_KEPT_MS = 10_000
 
 /** A build past its expected end is taken to need a quarter of its estimate more, not nothing. */
 const OVERRUN = 0.25

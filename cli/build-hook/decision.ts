@@ -31,6 +31,7 @@ export interface Served {
 /** The run of Nix the hook serves (its parent's pid), and the piece of its derivations the agent lacks. */
 export interface RunOfNix {
   nixRun?: number
+  hookPid?: number
   roots?: RunRootsChunk
 }
 
@@ -42,6 +43,7 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
   return {
     ...(maxJobs === undefined ? {} : { maxJobs }),
     ...(run.nixRun === undefined ? {} : { nixRun: run.nixRun }),
+    ...(run.hookPid === undefined ? {} : { hookPid: run.hookPid }),
     ...(run.roots === undefined ? {} : { runRoots: run.roots }),
     system: request.system,
     requiredFeatures: request.requiredFeatures,

@@ -33,6 +33,8 @@ export interface BuildHookInit {
   agentMachinesFile: string
   /** The run of Nix this hook serves (its parent's pid), for the agent to keep runs apart. */
   nixRun?: number
+  /** This hook's pid: a build it accepts runs, for Nix, while this process does. */
+  hookPid?: number
   /** The run's temporary roots, which name its derivations; without, the agent counts every referrer in the store. */
   runRoots?: ReadRoots
 }
@@ -47,7 +49,8 @@ const DECIDED = {
   local: 'build here',
   impossible: 'no machine can build it',
   postpone: 'every machine that can build it is busy: later',
-  ahead: 'still waits, as the agent answered ahead'
+  ahead: 'still waits, as the agent answered ahead',
+  untilEnd: 'waits for one of this run\'s builds to end'
 } as const
 
 /**
@@ -112,7 +115,7 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        const run = { nixRun: this.init.nixRun, roots: this.roots?.next() }
+        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, roots: this.roots?.next() }
         const answer = await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), run))
         this.roots?.heldByAgent((answer as { runRootsHeld?: unknown } | null)?.runRootsHeld)
         plan = planFromAnswer(answer, scope)
@@ -123,10 +126,11 @@ export class BuildHookProxy {
       if (plan.kind === 'answer') {
         this.standing.replace(plan.declines, request.amWilling, plan.at)
         // No machine of the mesh takes it now: one the setting names outside the mesh may.
-        const elsewhere = plan.decided === 'local' ? undefined : await this.buildOutside(outside, request, plan)
+        const waits = plan.decided !== 'local' || !request.amWilling
+        const elsewhere = waits ? await this.buildOutside(outside, request, plan) : undefined
         if (elsewhere?.kind === 'built') return elsewhere.code
         if (elsewhere !== undefined) continue
-        log(NixLevel.talkative, `${request.drvPath}: ${DECIDED[plan.decided]}`)
+        log(NixLevel.talkative, `${request.drvPath}: ${plan.decided === 'local' && !request.amWilling ? DECIDED.untilEnd : DECIDED[plan.decided]}`)
         this.answer(plan.reply)
         continue
       }
@@ -170,7 +174,8 @@ export class BuildHookProxy {
       return { kind: 'built', code }
     }
     log(NixLevel.talkative, `${request.drvPath}: the machines outside the mesh answered ${reply.answer}`)
-    this.answer(plan.decided === 'impossible' && reply.answer !== 'postpone' ? 'decline' : 'postpone')
+    // Waiting for one of the run's builds to end (a decline without a local slot) asks sooner than a poll.
+    this.answer(plan.decided === 'impossible' ? (reply.answer !== 'postpone' ? 'decline' : 'postpone') : plan.reply)
     return { kind: 'answered' }
   }
 

@@ -80,6 +80,7 @@ export const buildHookCommand: Command = {
       agentMachinesFile: (values.nixMachines as string | undefined) ?? join(defaultStateDir(io.env), 'nix-machines'),
       // Nix starts its hooks itself: the parent is the nix-build, or the nix-daemon client's worker.
       nixRun: process.ppid,
+      hookPid: process.pid,
       runRoots: rootsFile(join(io.env.NIX_STATE_DIR ?? '/nix/var/nix', 'temproots', String(process.ppid)))
     })
     try {

@@ -76,6 +76,8 @@ in [ (job "for-s-1" [ "s-only" ]) (job "for-s-2" [ "s-only" ]) (job "plain" [ ])
     console.info(`beside the agent's file, b1 as "ruby" (2 slots), 4 x 2 s, --max-jobs 0: ${build.seconds.toFixed(1)} s, at most ${mostAtOnce} at once on b1`)
     expect(runs.map(([host]) => host)).toEqual(['b1', 'b1', 'b1', 'b1'])
     expect(mostAtOnce).toBe(2)
+    // The two that find b1's slots taken wait for one of the run's builds there to end, not for Nix's 5 s poll.
+    expect(build.log).toMatch(/buildmesh: \/nix\/store\/\S+-named-\d\.drv: waits for one of this run's builds to end/)
     expect(build.log).not.toMatch(/outside the mesh/)
   })
 

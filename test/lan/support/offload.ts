@@ -92,9 +92,9 @@ export interface BuildResult {
  * every derivation must be built remotely. Resolves with the outputs, read from the master's own
  * store, and the wall time.
  */
-export async function buildOnMesh (master: Host, file: string, machinesFile: string, timeoutMs = 90_000): Promise<BuildResult> {
+export async function buildOnMesh (master: Host, file: string, machinesFile: string, timeoutMs = 90_000, args: string[] = []): Promise<BuildResult> {
   const startedAt = performance.now()
-  const result = await master.run('nix-build', [file, '--max-jobs', '0', '--builders', `@${machinesFile}`, '--no-out-link'], { timeoutMs })
+  const result = await master.run('nix-build', [file, '--max-jobs', '0', '--builders', `@${machinesFile}`, '--no-out-link', ...args], { timeoutMs })
   const seconds = (performance.now() - startedAt) / 1000
   const paths = result.stdout.split('\n').filter((l) => l !== '')
   const outputs = await Promise.all(paths.map(async (path) => ({

@@ -435,6 +435,36 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ outsideHosts: ['10.9.0.2'] }))).toEqual({ kind: 'local' })
   })
 
+  it('has a build wait for one of its run\'s remote builds to end, not for a poll, where the master may not build', async () => {
+    const { planner, join, ended, clock } = await setup(4)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2')
+    const ask = async (n: number, nixRun: number): Promise<unknown> => await planner.decide(request({ drvPath: drv(n), maxJobs: 0, amWilling: false, nixRun, hookPid: 9000 + n }))
+    expect(await ask(1, 100)).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    expect(await ask(2, 100)).toEqual({ kind: 'local' })
+    // Another run has nothing of its own running: a decline would leave its Nix nothing to wait for.
+    expect(await ask(3, 200)).toEqual({ kind: 'postpone' })
+    // Nor has a run whose hook was killed before it could say the build was over.
+    ended.add(9001)
+    expect(await ask(4, 100)).toEqual({ kind: 'postpone' })
+    // Nor a run that ended: what it sent is over.
+    ended.add(100)
+    clock.advance(1000)
+    expect(await ask(5, 300)).toMatchObject({ kind: 'remote' })
+  })
+
+  it('takes a builder\'s slot as free once the build in it ended, before its next status says so', async () => {
+    const { planner, join, clock } = await setup(0.25)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2')
+    const sent = await planner.decide(request({ drvPath: drv(1), amWilling: false })) as { reservation: string }
+    // Past the time a fresh reservation holds the slot: the builder's own count is the truth.
+    clock.advance(20_000)
+    join({ name: 'b1', speed: 1, slots: 1 }, '10.9.0.2', { slotsInUse: 1 })
+    clock.advance(100)
+    expect((await planner.decide(request({ drvPath: drv(2), amWilling: false }))).kind).toBe('postpone')
+    expect(await planner.release({ reservation: sent.reservation, outcome: 'built' })).toEqual({ released: true })
+    expect(await planner.decide(request({ drvPath: drv(2), amWilling: false }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+  })
+
   it('knows a member the setting names by a name: one that resolves to its address, or the host name it reports', async () => {
     const looked: string[][] = []
     const hostNames: HostNames = {

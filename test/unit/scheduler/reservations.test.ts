@@ -29,7 +29,7 @@ describe('Reservations', () => {
     reservations.reserve({ ...sent, nixRun: 303 })
     clock.advance(10_000)
     expect(reservations.count('b1')).toBe(3)
-    expect(reservations.release(released)?.nixRun).toBe(101)
+    expect(reservations.release(released, true)?.nixRun).toBe(101)
     // Run 202 was stopped: its hook died before it could release. Runs are looked at once a
     // second (a decision asks several times for each builder); then the builder's own count says the rest.
     ended.add(202)
@@ -42,5 +42,30 @@ describe('Reservations', () => {
     clock.advance(1000)
     expect(reservations.endsIn('b1')).toEqual([])
     expect(reservations.chainsEndIn()).toBeUndefined()
+  })
+
+  it('counts the builds of each run still running, and remembers for a while what ended on each builder', () => {
+    const clock = new ManualClock()
+    const killed = new Set([9003])
+    const reservations = new Reservations(clock, { runAlive: (pid) => !killed.has(pid) })
+    const sent = { peer: 'b1', name: 'gcc', rate: 4, work: 400 }
+    const built = reservations.reserve({ ...sent, nixRun: 101, hook: 9001 })
+    const declined = reservations.reserve({ ...sent, nixRun: 101, hook: 9002 })
+    reservations.reserve({ ...sent, peer: 'b2', nixRun: 202, hook: 9004 })
+    // Its hook was killed before it could release: Nix no longer counts that build.
+    reservations.reserve({ ...sent, peer: 'b2', nixRun: 202, hook: 9003 })
+    // A hook that does not name itself: nothing to tell whether Nix still counts it.
+    reservations.reserve({ ...sent, peer: 'b2', nixRun: 202 })
+    expect([reservations.ofRun(101), reservations.ofRun(202), reservations.ofRun(303), reservations.ofRun(undefined)]).toEqual([2, 1, 0, 0])
+    clock.advance(2000)
+    const endedAt = clock.now()
+    reservations.release(built, true)
+    // Declined by Nix's own hook: it never got to the builder, whose count never had it.
+    reservations.release(declined, false)
+    expect(reservations.ofRun(101)).toBe(0)
+    expect([reservations.endedSince('b1', endedAt - 500), reservations.endedSince('b1', endedAt), reservations.endedSince('b2', 0)]).toEqual([1, 0, 0])
+    clock.advance(10_001)
+    reservations.release(reservations.reserve({ ...sent, peer: 'b2' }), true)
+    expect([reservations.endedSince('b1', 0), reservations.endedSince('b2', 0)]).toEqual([0, 1])
   })
 })

@@ -279,11 +279,13 @@ describe('the build hook proxy', () => {
     ]).run()
     input.end(Buffer.concat([nixSettings(`${line('10.0.0.3')}\n${arm}`), ...[1, 2, 3, 4].map((n) => nixTry(n, false).bytes)]))
     expect(await running).toBe(0)
-    // Nix's own hook postponed both; the agent kept the third here; the fourth has no machine.
+    // Nix's own hook postponed all three; the third, which the agent has wait for one of the run's
+    // builds to end (no local slot), is still declined, so Nix asks again at that end, not at a
+    // poll; the fourth has no machine.
     expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# postpone', '# postpone', '# decline', '# decline'])
     const records = await fake.records()
     expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([`${line('10.0.0.3')}\n${arm}`])
-    expect(records.filter((r) => 'try' in r).map((r) => (r.try as { drvPath: string }).drvPath)).toEqual([1, 2].map((n) => nixTry(n).request.drvPath))
+    expect(records.filter((r) => 'try' in r).map((r) => (r.try as { drvPath: string }).drvPath)).toEqual([1, 2, 3].map((n) => nixTry(n).request.drvPath))
     // Stopped with the rest of the hook.
     expect(records.at(-1)).toEqual({ ended: true })
   })

@@ -49,7 +49,7 @@ describe('mesh build-hook', () => {
     await rm(fake.dir, { recursive: true, force: true })
   })
 
-  function hook (extraEnv: NodeJS.ProcessEnv = {}): { stdin: NodeJS.WritableStream, stderr: Collector, log: Collector, exited: Promise<number | null> } {
+  function hook (extraEnv: NodeJS.ProcessEnv = {}): { stdin: NodeJS.WritableStream, stderr: Collector, log: Collector, exited: Promise<number | null>, pid: number | undefined } {
     const child = spawn(process.execPath, [join(root, 'cli', 'mesh.ts'), 'build-hook', '--socket', socket, '--nix-machines', join(fake.dir, 'machines'), '--real-hook', fake.script, '3'], {
       env: { ...process.env, FAKE_RECORD: fake.record, ...extraEnv },
       stdio: ['pipe', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe']
@@ -59,7 +59,7 @@ describe('mesh build-hook', () => {
     child.stderr!.pipe(stderr)
     ;(child.stdio[4] as Readable).pipe(log)
     const exited = new Promise<number | null>((resolve) => { child.once('close', (code) => { resolve(code) }) })
-    return { stdin: child.stdin!, stderr, log, exited }
+    return { stdin: child.stdin!, stderr, log, exited, pid: child.pid }
   }
 
   it('hands everything to Nix\'s own hook when the agent is down: the settings as sent, the open request, the rest', async () => {
@@ -91,7 +91,7 @@ describe('mesh build-hook', () => {
     expect(h.log.text).toBe('build log from the fake\n')
     // Nix starts the hook: here, this test is its parent, the run of Nix it serves.
     expect(agent.requests).toEqual([
-      { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath, forecast: true, nixRun: process.pid }, keepOpen: true },
+      { method: 'decide', params: { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath, forecast: true, nixRun: process.pid, hookPid: h.pid }, keepOpen: true },
       { method: 'release', params: { reservation: 'r-1', outcome: 'failed' }, keepOpen: true }
     ])
     expect((await fake.records()).at(-1)).toEqual({ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true })
