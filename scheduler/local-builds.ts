@@ -1,6 +1,7 @@
 import type { Clock } from '../common/clock.ts'
 import { derivationOutputs, storePathExists } from './derivation.ts'
 import { nixRunAlive, sameRun, type NixRun } from './nix-run.ts'
+import { outputLocks, type OutputsLocked } from './output-locks.ts'
 import { chainsEnd, remainingSeconds } from './reservations.ts'
 
 export interface LocalBuildsDeps {
@@ -11,6 +12,8 @@ export interface LocalBuildsDeps {
   onDone?: (build: LocalBuild, seconds: number) => void
   /** Whether a run of Nix is still there (`nixRunAlive`): an ended run's builds are over. */
   runAlive?: (run: NixRun) => boolean
+  /** Whether Nix holds a build's output locks (`outputLocks`): a failed build's are let go. */
+  outputsLocked?: OutputsLocked
 }
 
 /** What the planner knew when it kept a build local. */
@@ -34,8 +37,9 @@ interface Running extends LocalBuild { at: number, outputs: string[] }
  * The builds the master told Nix to run locally and that have not finished. Nix asks about a
  * whole batch of ready derivations, willing to build each locally, before it starts any: without
  * this count every one of them would stay local and the builders would get no overflow. A build
- * is over when its outputs are in the store, or when its run of Nix has ended; one whose outputs
- * never appear (it failed) in a run that goes on (--keep-going) stops counting after `maxAgeMs`.
+ * is over when its outputs are in the store, when Nix no longer holds their locks (it failed, in
+ * a run that goes on: --keep-going), or when its run of Nix has ended; one that none of these
+ * shows (its outputs are not known in advance) stops counting after `maxAgeMs`.
  */
 export class LocalBuilds {
   private readonly clock: Clock
@@ -44,6 +48,7 @@ export class LocalBuilds {
   private readonly maxAgeMs: number
   private readonly onDone: (build: LocalBuild, seconds: number) => void
   private readonly runAlive: (run: NixRun) => boolean
+  private readonly outputsLocked: OutputsLocked
   private readonly builds = new Map<string, Running>()
   private timer: unknown
 
@@ -53,6 +58,7 @@ export class LocalBuilds {
     this.exists = deps.exists ?? storePathExists
     this.onDone = deps.onDone ?? (() => {})
     this.runAlive = deps.runAlive ?? nixRunAlive
+    this.outputsLocked = deps.outputsLocked ?? outputLocks()
     this.maxAgeMs = maxAgeMs
   }
 
@@ -77,7 +83,8 @@ export class LocalBuilds {
     for (const [drv, build] of [...this.builds]) {
       const done = build.outputs.length > 0 && (await Promise.all(build.outputs.map(this.exists))).every(Boolean)
       if (done) this.onDone(build, (now - build.at) / 1000)
-      const ended = build.nixRun !== undefined && !this.runAlive(build.nixRun)
+      const ended = (build.nixRun !== undefined && !this.runAlive(build.nixRun)) ||
+        (!done && build.outputs.length > 0 && await this.outputsLocked(build.outputs) === false)
       if (done || ended || build.at < now - this.maxAgeMs) this.builds.delete(drv)
     }
     return [...this.builds].filter(([drv, b]) => drv !== drvPath && sameRun(b.nixRun, nixRun)).length

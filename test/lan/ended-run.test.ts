@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { useLan } from './harness/index.ts'
@@ -7,10 +7,11 @@ import { writeJobs } from './support/offload.ts'
 
 /**
  * A run of Nix stopped with Ctrl-C kills its builds and its hooks before they can tell the agent:
- * the agent sees the run's process gone. The master (m) is 1.2 times as fast as b1, so an idle
+ * the agent sees the run's process gone. A build that failed in a run that goes on leaves no
+ * outputs: the agent sees Nix let go of their locks. The master (m) is 1.2 times as fast as b1, so an idle
  * master is the first choice for an ordinary build and a busy one is not.
  */
-describe('a run of Nix that was stopped', () => {
+describe('a build that ended without telling the agent', () => {
   const lan = useLan({ hosts: ['m', 'b1'] })
   let master: BuildingMaster
 
@@ -47,5 +48,38 @@ describe('a run of Nix that was stopped', () => {
     const build = await nixBuild(m, jobs, ['--max-jobs', '2', '--builders', `@${master.nixFile}`, '-v'])
     console.info(`after a stopped run, 2 x 1 s, --max-jobs 2: ${summary(build)}`)
     expect(build.outputs.map((o) => o.builtOn)).toEqual(['m', 'm'])
+  })
+
+  it('nor does a build that failed in a run that goes on (--keep-going): the run\'s next builds stay on the idle master', async () => {
+    const m = lan.host('m')
+    // The giant, asked about first, fails on the master after a second; the gate goes to b1 while
+    // the giant holds the master's cores; the two builds after the gate come once it has failed.
+    const file = join(m.dir, 'keep-going.nix')
+    await writeFile(file, `let
+  job = name: script: extra: derivation ({
+    name = "${lan.prefix}-\${name}";
+    system = "x86_64-linux";
+    builder = "/bin/sh";
+    args = [ "-c" script ];
+  } // extra);
+  gate = job "2-gate" "/bin/sleep 3; echo > $out" { };
+  after = n: job "3-after-\${n}" "read h < /proc/sys/kernel/hostname; /bin/sleep 1; echo $h > $out" { inherit gate; };
+in {
+  giant = job "1-giant" "/bin/sleep 1; exit 1" { requiredSystemFeatures = [ "big-parallel" ]; };
+  after1 = after "1";
+  after2 = after "2";
+}
+`)
+    const startedAt = performance.now()
+    const run = await m.run('nix-build', [file, '--keep-going', '--no-out-link', '--max-jobs', '2', '--builders', `@${master.nixFile}`, '-v'], { allowFailure: true, timeoutMs: 60_000 })
+    const seconds = (performance.now() - startedAt) / 1000
+    expect(run.code).not.toBe(0)
+    expect(run.stderr).toMatch(/1-giant\.drv: build here/)
+    expect(run.stderr).toMatch(/builder for '\/nix\/store\/\S+-1-giant\.drv' failed/)
+    // Built now, the two are only looked up.
+    const built = await m.run('nix-build', [file, '-A', 'after1', '-A', 'after2', '--no-out-link'])
+    const hosts = await Promise.all(built.stdout.trim().split('\n').map(async (path) => (await readFile(m.pathOnMachine(path), 'utf8')).trim()))
+    console.info(`--keep-going after a failed local giant, 2 x 1 s after a 3 s gate, --max-jobs 2: ${seconds.toFixed(1)} s, after1 and after2 on ${hosts.join(', ')}`)
+    expect(hosts).toEqual(['m', 'm'])
   })
 })
