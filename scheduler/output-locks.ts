@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readFileSync, statSync } from 'node:fs'
 
 /**
  * Whether a local build is still going, for one that failed: Nix locks each output path's
@@ -9,24 +9,18 @@ import { readFile, stat } from 'node:fs/promises'
 
 export interface OutputLocksDeps {
   /** The kernel's table of file locks. */
-  readLocks?: () => Promise<string>
+  readLocks?: () => string
   /** A file's inode number, or null when it does not exist. */
-  inodeOf?: (path: string) => Promise<number | null>
+  inodeOf?: (path: string) => number | null
 }
 
 /** Whether any of these output paths' locks is held; null when the kernel's lock table cannot be read. */
 export type OutputsLocked = (outputs: string[]) => Promise<boolean | null>
 
-const readProcLocks = async (): Promise<string> => await readFile('/proc/locks', 'utf8')
-
-async function inode (path: string): Promise<number | null> {
-  try {
-    return (await stat(path)).ino
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
-}
+// Read at every answer to Nix while a local build runs. Sync: a procfs read and a stat take
+// microseconds, and their async forms cost Nix 0.1 ms more an answer in thread hops.
+const readProcLocks = (): string => readFileSync('/proc/locks', 'utf8')
+const inode = (path: string): number | null => statSync(path, { throwIfNoEntry: false })?.ino ?? null
 
 /**
  * The inodes /proc/locks shows locked ("1: FLOCK  ADVISORY  WRITE 11537 fe:00:2146834 0 EOF";
@@ -47,14 +41,21 @@ export function outputLocks (deps: OutputLocksDeps = {}): OutputsLocked {
   const readLocks = deps.readLocks ?? readProcLocks
   const inodeOf = deps.inodeOf ?? inode
   return async (outputs) => {
-    const files = (await Promise.all(outputs.map(async (o) => await inodeOf(`${o}.lock`).catch(() => undefined))))
-    // A lock file that cannot be looked at may be held.
-    if (files.includes(undefined)) return true
-    const present = files.filter((f) => f !== null && f !== undefined)
+    const present: number[] = []
+    for (const output of outputs) {
+      let file: number | null
+      try {
+        file = inodeOf(`${output}.lock`)
+      } catch {
+        // A lock file that cannot be looked at may be held.
+        return true
+      }
+      if (file !== null) present.push(file)
+    }
     if (present.length === 0) return false
     let table: string
     try {
-      table = await readLocks()
+      table = readLocks()
     } catch {
       return null
     }
