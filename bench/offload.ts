@@ -10,16 +10,22 @@
  *     `mesh build-hook` deciding; runs rotate, median of each, with the ideal (12 x 2 s / slots)
  *     and the ratios. `--runs N` sets the rounds (default 5): Nix's 5 s poll for postponed
  *     builds makes single batches bimodal, so a close comparison wants more.
- * Builders advertise `--slots 2` (the machine has 2 cores; each host has its own store).
+ * (c) Wall time of `mesh build --only b1 -- nix-build` of 6 independent 2 s derivations at
+ *     `--max-jobs 1` through `mesh build-hook`: the builds that find b1's 2 slots taken are
+ *     postponed (a decline would build them here), so Nix asks again at its polls. With
+ *     `build-poll-interval = 1`, which mesh build sets, against Nix's 5 (NIX_CONFIG, which
+ *     wins); alternating, median of `--runs`.
+ * Builders advertise `--slots 2` and speed 1, each with a quiet load average of its own (the
+ * machine has 2 cores; each host has its own store).
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLan, type Lan } from '../test/lan/harness/lan.ts'
 import { startSshd } from '../test/lan/harness/sshd.ts'
 import { waitFor } from '../test/lan/harness/wait-for.ts'
-import { makeMeshKey, nixLines, readOr, spawnMesh, startMaster, writeHookScript } from '../test/lan/support/mesh.ts'
+import { fakeLoadavg, MESH, makeMeshKey, nixLines, readOr, spawnMesh, startMaster, writeHookScript } from '../test/lan/support/mesh.ts'
 import { buildOnMesh, countByBuilder, median, startMeshBuilder, writeJobs, type MeshBuilder } from '../test/lan/support/offload.ts'
 import { loadAverage } from './load-average.ts'
 
@@ -27,6 +33,7 @@ const SLOTS = 2
 const BUILDERS = 3
 const JOBS = 12
 const JOB_SECONDS = 2
+const ONLY_JOBS = 6
 const LISTING_SAMPLES = 5
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' } } })
 const BATCH_RUNS = Number(args.runs)
@@ -101,7 +108,13 @@ async function main (): Promise<void> {
       process.stderr.write(`listing sample ${i}: listed ${s(listing.listed)} s after spawn; master's key written ${listing.keyAfterListingMs} ms after the listing\n`)
     }
 
-    const builders = await Promise.all(lan.hosts.filter((h) => /^b\d+$/.test(h.name)).map(async (h) => await startMeshBuilder(h, { meshKey, slots: SLOTS })))
+    // The hosts share this machine's load average, which the builds push past the overload
+    // threshold on all of them at once: the agent would hold every build back for it. Each gets a
+    // quiet one of its own and the same speed, as the static file says, so the sides differ only
+    // in how they place the builds.
+    const builderHosts = lan.hosts.filter((h) => /^b\d+$/.test(h.name))
+    for (const h of builderHosts) await fakeLoadavg(h, 0.1)
+    const builders = await Promise.all(builderHosts.map(async (h) => await startMeshBuilder(h, { meshKey, slots: SLOTS, speed: 1 })))
     await waitFor(async () => (await nixLines(master.nixFile)).length === BUILDERS, { timeoutMs: 10_000, what: 'every builder in the Nix file' })
     for (const b of builders) await waitFor(async () => (await readOr(b.authorizedKeys)).includes('buildmesh:'), { what: `the master's key on ${b.host.name}` })
     const staticFile = join(m.dir, 'static-machines')
@@ -122,8 +135,24 @@ async function main (): Promise<void> {
       }
     }
 
+    const polls = { 1: [] as number[], 5: [] as number[] }
+    for (let run = 1; run <= BATCH_RUNS; run++) {
+      for (const poll of run % 2 === 1 ? [1, 5] as const : [5, 1] as const) {
+        const jobs = await writeJobs(m.dir, `${lan.prefix}-only-${poll}-${run}`, ONLY_JOBS, JOB_SECONDS)
+        const startedAt = performance.now()
+        const result = await m.run(process.execPath, [MESH, 'build', '--only', 'b1', '--', 'nix-build', jobs, '--max-jobs', '1', '--no-out-link', '--option', 'build-hook', hook],
+          { timeoutMs: 120_000, env: poll === 5 ? { NIX_CONFIG: 'build-poll-interval = 5' } : {} })
+        const seconds = (performance.now() - startedAt) / 1000
+        const hosts = await Promise.all(result.stdout.trim().split('\n').map(async (path) => (await readFile(m.pathOnMachine(path), 'utf8')).trim()))
+        if (hosts.length !== ONLY_JOBS || hosts.some((h) => h !== 'b1')) throw new Error(`mesh build --only b1, poll ${poll}, run ${run}: built on ${hosts.join(', ')}`)
+        polls[poll].push(seconds)
+        process.stderr.write(`mesh build --only b1, build-poll-interval ${poll}, run ${run}: ${s(seconds)} s\n`)
+      }
+    }
+
     const totalSlots = BUILDERS * SLOTS
     const ideal = JOBS * JOB_SECONDS / totalSlots
+    const onlyIdeal = ONLY_JOBS * JOB_SECONDS / SLOTS
     const listed = listings.map((l) => l.listed)
     const keyAfter = listings.map((l) => l.keyAfterListingMs)
     const row = (cells: string[]): string => `| ${cells.join(' | ')} |`
@@ -140,7 +169,13 @@ async function main (): Promise<void> {
       ...(['mesh', 'static', 'hook'] as const).map((kind) => row([SIDE_NAMES[kind],
         s(median(times[kind])), s(mean(times[kind])), s(Math.min(...times[kind])), s(Math.max(...times[kind])), s(ideal), s(median(times[kind]) / ideal), String(times[kind].length)])),
       row(['mesh / static', s(median(times.mesh) / median(times.static)), s(mean(times.mesh) / mean(times.static)), '', '', '', '', '']),
-      row(['hook / static', s(median(times.hook) / median(times.static)), s(mean(times.hook) / mean(times.static)), '', '', '', '', ''])
+      row(['hook / static', s(median(times.hook) / median(times.static)), s(mean(times.hook) / mean(times.static)), '', '', '', '', '']),
+      '',
+      row([`(c) mesh build --only b1, ${ONLY_JOBS} x ${JOB_SECONDS} s, --max-jobs 1`, 'median s', 'mean s', 'min s', 'max s', 'ideal s', 'median / ideal', 'runs']),
+      row(['---', '---', '---', '---', '---', '---', '---', '---']),
+      ...([5, 1] as const).map((poll) => row([`build-poll-interval = ${poll}${poll === 1 ? ' (mesh build\'s)' : ' (Nix\'s default)'}`,
+        s(median(polls[poll])), s(mean(polls[poll])), s(Math.min(...polls[poll])), s(Math.max(...polls[poll])), s(onlyIdeal), s(median(polls[poll]) / onlyIdeal), String(polls[poll].length)])),
+      row(['1 s / 5 s', s(median(polls[1]) / median(polls[5])), s(mean(polls[1]) / mean(polls[5])), '', '', '', '', ''])
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
     await Promise.all(builders.map(async (b) => await b.agent.stop()))

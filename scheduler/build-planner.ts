@@ -136,7 +136,9 @@ export class BuildPlanner {
   /** `allowed`: the hosts a restricted build may use (`allowedHosts`), and the member each is. */
   private async decideNow (p: DecideRequest, allowed: Map<string, Peer | undefined> | undefined): Promise<DecideAnswer> {
     const { localBuilds, waiting } = this.components
-    const { drvPath, nixRun, served, maxJobs } = p
+    const { drvPath, nixRun, served, maxJobs, pollSeconds } = p
+    // The run's own poll interval decides what a postpone costs it.
+    const policy = pollSeconds === undefined ? this.init.plan : { ...this.init.plan, pollSeconds }
     // Told to keep waiting when the agent answered ahead, not now: a build that ended since then
     // has Nix ask them again, as it would have had the agent answered them one by one.
     const before = this.components.clock.now()
@@ -182,7 +184,7 @@ export class BuildPlanner {
     request.runningChainsEndIn = latest(localBuilds.chainsEndIn(), this.components.reservations.chainsEndIn())
     // A build handed to the hook already is not Nix's to wait with.
     if (!p.remoteOnly) request.remoteRunning = this.components.reservations.ofRun(nixRun)
-    const planned = planBuild(request, candidates, this.init.plan)
+    const planned = planBuild(request, candidates, policy)
     const decision = planned.kind === 'impossible' && allowed !== undefined && awaitsListedBuilder(allowed, request)
       ? { kind: 'postpone' as const }
       : planned
@@ -196,17 +198,17 @@ export class BuildPlanner {
     else localBuilds.remove(drvPath)
     // `local` without a slot has Nix wait for one of its builds to end; a postpone, for its next poll.
     if (decision.kind === 'local' && !request.amWilling) waiting.wait(drvPath, request, 'build-end', now, nixRun)
-    if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now, nixRun)
+    if (decision.kind === 'postpone') waiting.wait(drvPath, request, 'poll', now, nixRun, pollSeconds)
     if (decision.kind !== 'remote') {
       if (!p.forecast) return { kind: decision.kind }
       const startedHere = decision.kind === 'local' && request.amWilling
       const after = startedHere ? candidates.map((c) => c.local ? { ...c, slotsInUse: c.slotsInUse + 1, endsIn: localBuilds.endsIn(nixRun) } : c) : candidates
       const amWilling = p.amWilling && (maxJobs === undefined || localRunning + (startedHere ? 1 : 0) < maxJobs)
-      return { kind: decision.kind, declines: this.roundAhead(drvPath, { ...request, amWilling }, after, now, nixRun), at: nowMs }
+      return { kind: decision.kind, declines: this.roundAhead(drvPath, { ...request, amWilling }, after, now, nixRun, policy), at: nowMs }
     }
     const chosen = remotes.find((r) => r.candidate.name === decision.name)
     if (chosen === undefined) {
-      waiting.wait(drvPath, request, 'poll', now, nixRun)
+      waiting.wait(drvPath, request, 'poll', now, nixRun, pollSeconds)
       return { kind: 'postpone' }
     }
     return {
@@ -218,7 +220,7 @@ export class BuildPlanner {
   }
 
   /** The rest of run `nixRun`'s round of questions after `drvPath`, answered ahead as the state is now. */
-  private roundAhead (drvPath: string, request: BuildRequest, candidates: Candidate[], now: number, nixRun: NixRun | undefined): string[] {
+  private roundAhead (drvPath: string, request: BuildRequest, candidates: Candidate[], now: number, nixRun: NixRun | undefined, policy: PlanPolicy): string[] {
     const { localBuilds, reservations, waiting } = this.components
     return forecastDeclines({
       after: drvPath,
@@ -234,7 +236,7 @@ export class BuildPlanner {
         runningChainsEndIn: latest(localBuilds.chainsEndIn(), reservations.chainsEndIn())
       },
       now,
-      policy: this.init.plan,
+      policy,
       maxPlans: FORECAST_PLANS
     }).declines
   }

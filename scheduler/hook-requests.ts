@@ -49,6 +49,8 @@ export interface DecideRequest {
   nixRun?: NixRun
   /** The hook's own pid: Nix counts a build it accepted as running while that process lives. */
   hookPid?: number
+  /** How often the run asks again about a build it was told to postpone: its `build-poll-interval`. */
+  pollSeconds?: number
   /** Builds the hook told to keep waiting itself since it last asked, and when the agent had answered them ahead (ms). */
   served: string[]
   servedAt?: number
@@ -78,6 +80,9 @@ export function parseDecideRequest (params: unknown): DecideRequest {
   const outsideHosts = stringList(p.outsideHosts, 'outsideHosts')
   const nixRun = parseNixRun(p.nixRun)
   const hookPid = parseProcessId(p.hookPid, 'hookPid')
+  if (p.pollSeconds !== undefined && (typeof p.pollSeconds !== 'number' || !Number.isSafeInteger(p.pollSeconds) || p.pollSeconds < 1 || p.pollSeconds > 3600)) {
+    throw new UsageError('pollSeconds must be a whole number of seconds from 1 to 3600')
+  }
   return {
     amWilling: p.amWilling,
     drvPath: p.drvPath,
@@ -86,6 +91,7 @@ export function parseDecideRequest (params: unknown): DecideRequest {
     ...(maxJobs === undefined ? {} : { maxJobs }),
     ...(nixRun === undefined ? {} : { nixRun }),
     ...(hookPid === undefined ? {} : { hookPid }),
+    ...(p.pollSeconds === undefined ? {} : { pollSeconds: p.pollSeconds as number }),
     served,
     ...(p.servedAt === undefined ? {} : { servedAt: p.servedAt as number }),
     ...(allowedHosts === undefined ? {} : { allowedHosts }),

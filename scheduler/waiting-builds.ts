@@ -13,6 +13,8 @@ interface Waiting extends QueuedBuild {
   askedAt: number
   until: WaitingFor
   nixRun?: NixRun
+  /** Its run's poll interval, where not the usual one. */
+  pollSeconds?: number
 }
 
 /** A build end it learnt of, and the run of Nix whose build it was (`sameRun`). */
@@ -63,10 +65,14 @@ export class WaitingBuilds {
     }
   }
 
-  /** The master told the run of Nix `nixRun` to wait with `key`. */
-  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'>, until: WaitingFor, now: number, nixRun?: NixRun): void {
+  /** The master told the run of Nix `nixRun`, which polls every `pollSeconds`, to wait with `key`. */
+  wait (key: string, build: Pick<BuildRequest, 'system' | 'requiredFeatures' | 'expectedWork' | 'chainAfter'>, until: WaitingFor, now: number, nixRun?: NixRun, pollSeconds?: number): void {
     const { system, requiredFeatures, expectedWork, chainAfter } = build
-    this.byKey.set(key, { system, requiredFeatures, expectedWork, chainAfter, askedAt: now, until, ...(nixRun === undefined ? {} : { nixRun }) })
+    this.byKey.set(key, {
+      system, requiredFeatures, expectedWork, chainAfter, askedAt: now, until,
+      ...(nixRun === undefined ? {} : { nixRun }),
+      ...(pollSeconds === undefined || pollSeconds === this.pollSeconds ? {} : { pollSeconds })
+    })
   }
 
   /**
@@ -121,13 +127,16 @@ export class WaitingBuilds {
    * that the candidates' running builds should end (a poll wakes Nix at the latest).
    */
   queue (now: number, candidates: Array<Pick<Candidate, 'endsIn'>>): QueuedBuild[] {
-    const nextEnd = Math.max(0, Math.min(this.pollSeconds, ...candidates.flatMap((c) => c.endsIn ?? [])))
-    return [...this.byKey.values()].map((w) => ({
-      ...queued(w),
-      askedAgainIn: w.until === 'poll'
-        ? Math.max(0, w.askedAt + this.pollSeconds - now)
-        : w.askedAt < lastOf(this.ends, w.nixRun) ? 0 : nextEnd
-    }))
+    const nextEnd = Math.max(0, Math.min(...candidates.flatMap((c) => c.endsIn ?? [])))
+    return [...this.byKey.values()].map((w) => {
+      const poll = w.pollSeconds ?? this.pollSeconds
+      return {
+        ...queued(w),
+        askedAgainIn: w.until === 'poll'
+          ? Math.max(0, w.askedAt + poll - now)
+          : w.askedAt < lastOf(this.ends, w.nixRun) ? 0 : Math.min(poll, nextEnd)
+      }
+    })
   }
 }
 

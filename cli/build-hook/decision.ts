@@ -32,6 +32,8 @@ export interface Served {
 export interface RunOfNix {
   nixRun?: number
   hookPid?: number
+  /** Nix's `build-poll-interval`, as its settings say. */
+  pollSeconds?: number
   roots?: RunRootsChunk
 }
 
@@ -44,6 +46,7 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
     ...(maxJobs === undefined ? {} : { maxJobs }),
     ...(run.nixRun === undefined ? {} : { nixRun: run.nixRun }),
     ...(run.hookPid === undefined ? {} : { hookPid: run.hookPid }),
+    ...(run.pollSeconds === undefined ? {} : { pollSeconds: run.pollSeconds }),
     ...(run.roots === undefined ? {} : { runRoots: run.roots }),
     system: request.system,
     requiredFeatures: request.requiredFeatures,

@@ -115,7 +115,7 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, roots: this.roots?.next() }
+        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, pollSeconds: pollInterval(settings), roots: this.roots?.next() }
         const answer = await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), run))
         this.roots?.heldByAgent((answer as { runRootsHeld?: unknown } | null)?.runRootsHeld)
         plan = planFromAnswer(answer, scope)
@@ -281,6 +281,13 @@ function localMaxJobs (settings: Setting[]): number | undefined {
   if (value === undefined) return undefined
   const n = value === 'auto' ? availableParallelism() : Number(value)
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+/** Nix's `build-poll-interval`: it wakes postponed builds at most once a second, whatever it says. */
+function pollInterval (settings: Setting[]): number | undefined {
+  const value = settingValue(settings, 'build-poll-interval')
+  if (value === undefined || !/^\d+$/.test(value)) return undefined
+  return Math.min(3600, Math.max(1, Number(value)))
 }
 
 /**

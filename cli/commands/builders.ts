@@ -66,6 +66,8 @@ ${formatOptions(buildersOptions)}
   }
 }
 
+const POLL_EVERY_SECOND = 'build-poll-interval = 1'
+
 export const buildCommand: Command = {
   name: 'build',
   help: () => `Usage: mesh build [--only NAMES] [--exclude NAMES] [--system S] [--feature F] -- COMMAND [ARGS...]
@@ -73,7 +75,8 @@ export const buildCommand: Command = {
 Run COMMAND with Nix's builders set to the selected eligible builders (through NIX_CONFIG),
 so that its remote builds go only there. With mesh build-hook as Nix's build hook nothing
 is built on this host either, and a selected builder that may not build for a while is
-waited for. Exits with COMMAND's exit code.
+waited for, Nix asking again every second (build-poll-interval = 1, unless NIX_CONFIG
+already says). Exits with COMMAND's exit code.
 
 Options:
 ${formatOptions(selectionOptions)}
@@ -87,7 +90,9 @@ ${formatOptions(selectionOptions)}
     const { builders, sshKeyPath } = await select(values, io)
     if (builders.length === 0) throw new NoBuilderError()
     const lines = renderNixMachines(builders, { sshKeyPath }).trimEnd().split('\n').join(' ; ')
-    const nixConfig = [io.env.NIX_CONFIG, `builders = ${lines}`].filter((l) => l !== undefined && l !== '').join('\n')
+    // A build that waits for a selected builder is asked about again at each of Nix's polls:
+    // every second, not every 5. The caller's own setting comes later, and wins.
+    const nixConfig = [POLL_EVERY_SECOND, io.env.NIX_CONFIG, `builders = ${lines}`].filter((l) => l !== undefined && l !== '').join('\n')
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...io.env, NIX_CONFIG: nixConfig } })
       child.once('error', (err) => { reject(new BuildmeshError('ERR_COMMAND', `cannot run ${command[0]}: ${err.message}`)) })

@@ -43,6 +43,13 @@ describe('mesh builders and mesh build', () => {
     expect([...countByBuilder(builtOn).entries()]).toEqual([['b2', 4]])
     expect(build.stderr).not.toContain(lan.host('b1').address)
 
+    // Nix asks again every second about a build waiting for the selection; the caller's own setting wins.
+    const showConfig = ['--', 'nix', '--extra-experimental-features', 'nix-command', 'show-config']
+    const pollOf = (config: string): string | undefined => /^build-poll-interval = (\d+)$/m.exec(config)?.[1]
+    expect(pollOf((await m.run('nix', showConfig.slice(2))).stdout)).toBe('5')
+    expect(pollOf((await m.run(process.execPath, [MESH, 'build', '--only', 'b2', ...showConfig])).stdout)).toBe('1')
+    expect(pollOf((await m.run(process.execPath, [MESH, 'build', '--only', 'b2', ...showConfig], { env: { NIX_CONFIG: 'build-poll-interval = 3' } })).stdout)).toBe('3')
+
     const failing = await m.run(process.execPath, [MESH, 'build', '--only', 'b1', '--', 'sh', '-c', 'exit 7'], { allowFailure: true })
     expect(failing.code).toBe(7)
     expect((await peersOf(m)).map((p) => p.name)).toEqual(['b1', 'b2'])

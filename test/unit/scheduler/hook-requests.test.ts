@@ -7,8 +7,8 @@ const decide = (over: Record<string, unknown> = {}): Record<string, unknown> => 
 describe('the requests the agent takes over its control socket', () => {
   it('reads a decide request, with the defaults of a hook that says less', () => {
     expect(parseDecideRequest(decide())).toEqual({ amWilling: true, drvPath: drv, system: 'x86_64-linux', requiredFeatures: ['kvm'], served: [], remoteOnly: false, forecast: false })
-    expect(parseDecideRequest(decide({ maxJobs: 2, nixRun: 4242, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], outsideHosts: ['static.lan'], remoteOnly: true, forecast: true }))).toEqual({
-      amWilling: true, drvPath: drv, system: 'x86_64-linux', requiredFeatures: ['kvm'], maxJobs: 2, nixRun: 4242, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], outsideHosts: ['static.lan'], remoteOnly: true, forecast: true
+    expect(parseDecideRequest(decide({ maxJobs: 2, nixRun: 4242, hookPid: 4243, pollSeconds: 1, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], outsideHosts: ['static.lan'], remoteOnly: true, forecast: true }))).toEqual({
+      amWilling: true, drvPath: drv, system: 'x86_64-linux', requiredFeatures: ['kvm'], maxJobs: 2, nixRun: 4242, hookPid: 4243, pollSeconds: 1, served: [drv], servedAt: 1000, allowedHosts: ['10.0.0.2'], outsideHosts: ['static.lan'], remoteOnly: true, forecast: true
     })
   })
 
@@ -22,7 +22,10 @@ describe('the requests the agent takes over its control socket', () => {
     ['allowedHosts', { allowedHosts: 'b1' }, /allowedHosts must be a list/],
     ['outsideHosts', { outsideHosts: Array(257).fill('b1') }, /outsideHosts must be a list of at most 256 strings/],
     ['system', { system: 'x86_64-linux\nevil' }, /system/],
-    ['nixRun', { nixRun: -1 }, /nixRun must be a process id/]
+    ['nixRun', { nixRun: -1 }, /nixRun must be a process id/],
+    ['hookPid', { hookPid: '12' }, /hookPid must be a process id/],
+    ['pollSeconds', { pollSeconds: 0 }, /pollSeconds must be a whole number of seconds from 1 to 3600/],
+    ['pollSeconds', { pollSeconds: 0.5 }, /pollSeconds must be a whole number of seconds from 1 to 3600/]
   ])('refuses a decide request with a bad %s', (_, over, message) => {
     expect(() => parseDecideRequest(decide(over))).toThrow(message)
   })

@@ -27,6 +27,14 @@ describe('WaitingBuilds', () => {
     expect(waiting.queue(20, []).map((q) => q.askedAgainIn)).toEqual([0])
   })
 
+  it('expects a build back as often as its own run of Nix polls', () => {
+    const waiting = new WaitingBuilds(5)
+    waiting.wait('a', build(100), 'poll', 10, 101, 1)
+    waiting.wait('b', build(100), 'poll', 10, 202)
+    waiting.wait('c', build(100), 'build-end', 10, 101, 1)
+    expect(waiting.queue(10.5, []).map((q) => q.askedAgainIn)).toEqual([0.5, 4.5, 1])
+  })
+
   it('expects a build waiting for a slot back when a build ends: now if one just did, else at the next expected end', () => {
     const waiting = new WaitingBuilds(5)
     waiting.wait('a', build(100), 'build-end', 10)

@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { nixLog } from '../../../../cli/build-hook/nix-log.ts'
 import { BuildHookProxy, type BuildHookInit } from '../../../../cli/build-hook/proxy.ts'
+import { encodeSettings } from '../../../../cli/build-hook/messages.ts'
 import { encodeStrings } from '../../../../cli/build-hook/protocol.ts'
 import { RealHook } from '../../../../cli/build-hook/real-hook.ts'
 import { rootsFile } from '../../../../cli/build-hook/run-roots.ts'
@@ -253,6 +254,23 @@ describe('the build hook proxy', () => {
     input.end(Buffer.concat([nixSettings(line('10.0.0.2')), nixTry(1, true).bytes]))
     expect(await running).toBe(0)
     expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# postpone'])
+  })
+
+  it('tells the agent its run of Nix, itself, and how often Nix polls, as Nix\'s settings say', async () => {
+    const settings = (poll: string): Buffer => encodeSettings([
+      { name: 'builders', value: Buffer.from(`@${AGENT_FILE}`) },
+      { name: 'build-poll-interval', value: Buffer.from(poll) }
+    ])
+    for (const [poll, sent] of [['1', 1], ['0', 1], ['5', 5], ['often', undefined]] as const) {
+      calls = []
+      input = new PassThrough()
+      output = new Collector()
+      const running = proxy([{ kind: 'postpone' }], {}, { nixRun: 4242, hookPid: 4243 }).run()
+      input.end(Buffer.concat([settings(poll), nixTry(1).bytes]))
+      expect(await running).toBe(0)
+      expect(calls[0]?.[1]).toMatchObject({ nixRun: 4242, hookPid: 4243 })
+      expect((calls[0]?.[1] as { pollSeconds?: number }).pollSeconds).toBe(sent)
+    }
   })
 
   it('builds on a machine the setting names beside the agent\'s file, which the mesh does not know, when no member can build it', async () => {
