@@ -80,13 +80,19 @@ export class LocalBuilds {
    */
   async running (drvPath: string, nixRun?: NixRun): Promise<number> {
     const now = this.clock.now()
-    for (const [drv, build] of [...this.builds]) {
-      const done = build.outputs.length > 0 && (await Promise.all(build.outputs.map(this.exists))).every(Boolean)
-      if (done) this.onDone(build, (now - build.at) / 1000)
-      const ended = (build.nixRun !== undefined && !this.runAlive(build.nixRun)) ||
-        (!done && build.outputs.length > 0 && await this.outputsLocked(build.outputs) === false)
-      if (done || ended || build.at < now - this.maxAgeMs) this.builds.delete(drv)
-    }
+    const builds = [...this.builds]
+    const done = await Promise.all(builds.map(async ([, b]) => b.outputs.length > 0 && (await Promise.all(b.outputs.map(this.exists))).every(Boolean)))
+    // One look at the locks for all: a build whose outputs are not there and whose locks Nix let go of failed.
+    const unfinished = builds.filter(([, b], i) => done[i] !== true && b.outputs.length > 0)
+    const locked = await this.outputsLocked(unfinished.map(([, b]) => b.outputs))
+    const failed = new Set(unfinished.filter((_, i) => locked[i] === false).map(([drv]) => drv))
+    builds.forEach(([drv, build], i) => {
+      // Another look, meanwhile, may have reported it already.
+      if (this.builds.get(drv) !== build) return
+      if (done[i] === true) this.onDone(build, (now - build.at) / 1000)
+      const ended = (build.nixRun !== undefined && !this.runAlive(build.nixRun)) || failed.has(drv)
+      if (done[i] === true || ended || build.at < now - this.maxAgeMs) this.builds.delete(drv)
+    })
     return [...this.builds].filter(([drv, b]) => drv !== drvPath && sameRun(b.nixRun, nixRun)).length
   }
 

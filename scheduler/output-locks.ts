@@ -14,8 +14,11 @@ export interface OutputLocksDeps {
   inodeOf?: (path: string) => number | null
 }
 
-/** Whether any of these output paths' locks is held; null when the kernel's lock table cannot be read. */
-export type OutputsLocked = (outputs: string[]) => Promise<boolean | null>
+/**
+ * For each build's output paths, whether any of their locks is held; null when the kernel's lock
+ * table cannot be read. The table is read once for all of them.
+ */
+export type OutputsLocked = (builds: string[][]) => Promise<Array<boolean | null>>
 
 // Read at every answer to Nix while a local build runs. Sync: a procfs read and a stat take
 // microseconds, and their async forms cost Nix 0.1 ms more an answer in thread hops.
@@ -40,26 +43,35 @@ export function lockedInodes (table: string): Set<number> {
 export function outputLocks (deps: OutputLocksDeps = {}): OutputsLocked {
   const readLocks = deps.readLocks ?? readProcLocks
   const inodeOf = deps.inodeOf ?? inode
-  return async (outputs) => {
-    const present: number[] = []
-    for (const output of outputs) {
-      let file: number | null
-      try {
-        file = inodeOf(`${output}.lock`)
-      } catch {
-        // A lock file that cannot be looked at may be held.
-        return true
+  return async (builds) => {
+    let held: Set<number> | null | undefined
+    const table = (): Set<number> | null => {
+      if (held === undefined) {
+        try {
+          held = lockedInodes(readLocks())
+        } catch {
+          held = null
+        }
       }
-      if (file !== null) present.push(file)
+      return held
     }
-    if (present.length === 0) return false
-    let table: string
-    try {
-      table = readLocks()
-    } catch {
-      return null
-    }
-    const held = lockedInodes(table)
-    return present.some((f) => held.has(f))
+    return builds.map((outputs) => anyLocked(outputs, inodeOf, table))
   }
+}
+
+function anyLocked (outputs: string[], inodeOf: (path: string) => number | null, table: () => Set<number> | null): boolean | null {
+  const present: number[] = []
+  for (const output of outputs) {
+    let file: number | null
+    try {
+      file = inodeOf(`${output}.lock`)
+    } catch {
+      // A lock file that cannot be looked at may be held.
+      return true
+    }
+    if (file !== null) present.push(file)
+  }
+  if (present.length === 0) return false
+  const held = table()
+  return held === null ? null : present.some((f) => held.has(f))
 }

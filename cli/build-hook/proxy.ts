@@ -105,6 +105,7 @@ export class BuildHookProxy {
 
   private async serve (settings: Setting[], scope: BuilderScope, outside: OutsideBuilders): Promise<number> {
     const { log } = this.components
+    const pollSeconds = pollInterval(settings)
     for (;;) {
       const request = await readTry(this.reader)
       if (request === null) return 0
@@ -115,7 +116,7 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, pollSeconds: pollInterval(settings), roots: this.roots?.next() }
+        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, pollSeconds, roots: this.roots?.next() }
         const answer = await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), run))
         this.roots?.heldByAgent((answer as { runRootsHeld?: unknown } | null)?.runRootsHeld)
         plan = planFromAnswer(answer, scope)
@@ -174,8 +175,9 @@ export class BuildHookProxy {
       return { kind: 'built', code }
     }
     log(NixLevel.talkative, `${request.drvPath}: the machines outside the mesh answered ${reply.answer}`)
-    // Waiting for one of the run's builds to end (a decline without a local slot) asks sooner than a poll.
-    this.answer(plan.decided === 'impossible' ? (reply.answer !== 'postpone' ? 'decline' : 'postpone') : plan.reply)
+    // Where only they could build it, a build they postpone waits for them; else the agent's answer
+    // stands, and one waiting for a build of the run to end (a decline) is asked sooner than a poll.
+    this.answer(plan.decided === 'impossible' && reply.answer === 'postpone' ? 'postpone' : plan.reply)
     return { kind: 'answered' }
   }
 

@@ -87,11 +87,12 @@ export class RealHook {
   }
 
   /**
-   * Hands the hook Nix's settings with `builders` set to the one machine the agent chose, and
-   * Nix's request; its answer, every line before it passed on to `output`.
+   * Hands the hook Nix's settings with `builders` set to `builders` (the machine the agent chose,
+   * or the machines outside the mesh), and Nix's request; its answer, every line before it passed
+   * on to `output`.
    */
-  async offer (settings: Setting[], nixLine: string, request: TryRequest, output: Writable): Promise<HookAnswer | null> {
-    void this.write(Buffer.concat([encodeSettings(withSetting(settings, 'builders', nixLine)), encodeTry(request)]))
+  async offer (settings: Setting[], builders: string, request: TryRequest, output: Writable): Promise<HookAnswer | null> {
+    void this.write(Buffer.concat([encodeSettings(withSetting(settings, 'builders', builders)), encodeTry(request)]))
     return await this.nextAnswer(output)
   }
 

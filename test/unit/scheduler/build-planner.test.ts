@@ -64,7 +64,7 @@ async function setup (localSpeed = 1, dependents?: Map<string, string[]> | Depen
     ...(hostNames === undefined ? {} : { hostNames }),
     dependents: dependents instanceof Map ? { of: async () => ({ users: dependents, facts: new Map() }) } : dependents,
     // Nix holds a local build's output locks until it ends; these builds end by their outputs.
-    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone, runAlive, outputsLocked: async () => true }),
+    localBuilds: new LocalBuilds({ clock, outputsOf: async (drv) => [drv.replace(/\.drv$/, '-out')], exists: async (p) => store.has(p), onDone, runAlive, outputsLocked: async (builds) => builds.map(() => true) }),
     local: async () => ({ name: 'master', systems: ['x86_64-linux'], supportedFeatures: [], mandatoryFeatures: [], slots: 4, slotsInUse: 0, cores: 8, speed: localSpeed, load: 0, ...master })
   }, { sshKeyPath: '/var/lib/buildmesh/ssh/id_ed25519', eligibility: defaultEligibilityPolicy, plan: { overloadThreshold: 0.8 } })
   const join = (over: Partial<Advertisement>, address: string, status: Partial<BuilderStatus> = {}): void => {

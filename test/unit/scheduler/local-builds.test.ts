@@ -3,7 +3,7 @@ import { LocalBuilds } from '../../../scheduler/local-builds.ts'
 import { ManualClock } from '../../support/manual-clock.ts'
 
 /** Nix holds every build's output locks until it ends: what these tests' builds do. */
-const held = async (): Promise<boolean> => true
+const held = async (builds: string[][]): Promise<boolean[]> => builds.map(() => true)
 
 describe('LocalBuilds', () => {
   it('counts a build until its outputs exist, until Nix lets go of their locks (it failed), or until it is too old', async () => {
@@ -12,7 +12,7 @@ describe('LocalBuilds', () => {
     const locked = new Set(['a.drv-out', 'b.drv-out', 'c.drv-out'])
     // Where the lock table cannot be read, nothing is known of the locks.
     let table = true
-    const outputsLocked = async (outputs: string[]): Promise<boolean | null> => table ? outputs.some((o) => locked.has(o)) : null
+    const outputsLocked = async (builds: string[][]): Promise<Array<boolean | null>> => builds.map((outputs) => table ? outputs.some((o) => locked.has(o)) : null)
     const builds = new LocalBuilds({ clock, outputsOf: async (d) => [`${d}-out`], exists: async (p) => store.has(p), outputsLocked }, 60_000)
     for (const name of ['a', 'b', 'c']) await builds.add(`${name}.drv`, { name, rate: 1, work: undefined })
     expect(await builds.running('d.drv')).toBe(3)
