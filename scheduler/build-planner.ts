@@ -48,6 +48,11 @@ export interface BuildPlannerInit {
 export interface DecideAnswer {
   kind: 'local' | 'remote' | 'postpone' | 'impossible'
   host?: string
+  /**
+   * With `allowedHosts`: the allowed host the builder is, where the setting names it otherwise
+   * (`ssh-ng://ruby`): the line is still the mesh's own, by address, with the builder's host key.
+   */
+  listedAs?: string
   nixLine?: string
   reservation?: string
   /**
@@ -113,11 +118,13 @@ export class BuildPlanner {
   async decide (params: unknown): Promise<DecideAnswer> {
     const request = parseDecideRequest(params)
     const named = [...request.allowedHosts ?? [], ...request.outsideHosts ?? []]
+    const destinations = request.sshHostNames ?? new Map<string, string>()
+    const lookedUp = named.map((host) => destinations.get(host) ?? host)
     // Before its turn: a name seen for the first time waits for its lookup, the others' answers do not.
-    const resolved = named.length === 0 || this.components.hostNames === undefined ? new Map() : await this.components.hostNames.addresses(named)
+    const resolved = named.length === 0 || this.components.hostNames === undefined ? new Map() : await this.components.hostNames.addresses(lookedUp)
     const answer = this.turn.then(async () => {
       const held = this.takeRunRoots(request.nixRun, request.runRoots)
-      const listed = listedMembers(named, this.components.table.list(), resolved)
+      const listed = listedMembers(named, this.components.table.list(), resolved, destinations)
       const allowed = request.allowedHosts === undefined ? undefined : new Map(request.allowedHosts.map((host) => [host, listed.get(host)]))
       const decided = await this.decideNow(request, allowed)
       const unknown = strangers(listed)
@@ -211,9 +218,11 @@ export class BuildPlanner {
       waiting.wait(drvPath, request, 'poll', now, nixRun, pollSeconds)
       return { kind: 'postpone' }
     }
+    const listedAs = allowed === undefined ? undefined : [...allowed].find(([, peer]) => peer?.key === chosen.peer.key)?.[0]
     return {
       kind: 'remote',
       host: chosen.builder.host,
+      ...(listedAs === undefined || listedAs === chosen.builder.host ? {} : { listedAs }),
       nixLine: renderNixMachines([chosen.builder], { sshKeyPath: this.init.sshKeyPath }).trimEnd(),
       reservation: this.components.reservations.reserve({ peer: chosen.peer.key, name, rate: rateOn(chosen.candidate), work, chainAfter: chain, bigParallel, nixRun, hook: p.hookPid })
     }

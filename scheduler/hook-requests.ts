@@ -58,6 +58,8 @@ export interface DecideRequest {
   allowedHosts?: string[]
   /** Hosts Nix's `builders` setting names beside the agent's own file: the answer says which the mesh does not know. */
   outsideHosts?: string[]
+  /** For hosts of `allowedHosts` or `outsideHosts` that the run's ssh configuration names otherwise: the name ssh connects to. */
+  sshHostNames?: Map<string, string>
   /** Never this host: Nix handed the build to the hook already, and the builder it was on was lost. */
   remoteOnly: boolean
   /** Answer the rest of Nix's round ahead. */
@@ -78,6 +80,7 @@ export function parseDecideRequest (params: unknown): DecideRequest {
   if (p.remoteOnly !== undefined && typeof p.remoteOnly !== 'boolean') throw new UsageError('remoteOnly must be true or false')
   const allowedHosts = stringList(p.allowedHosts, 'allowedHosts')
   const outsideHosts = stringList(p.outsideHosts, 'outsideHosts')
+  const sshHostNames = parseSshHostNames(p.sshHostNames, [...allowedHosts ?? [], ...outsideHosts ?? []])
   const nixRun = parseNixRun(p.nixRun)
   const hookPid = parseProcessId(p.hookPid, 'hookPid')
   if (p.pollSeconds !== undefined && (typeof p.pollSeconds !== 'number' || !Number.isSafeInteger(p.pollSeconds) || p.pollSeconds < 1 || p.pollSeconds > 3600)) {
@@ -96,10 +99,23 @@ export function parseDecideRequest (params: unknown): DecideRequest {
     ...(p.servedAt === undefined ? {} : { servedAt: p.servedAt as number }),
     ...(allowedHosts === undefined ? {} : { allowedHosts }),
     ...(outsideHosts === undefined ? {} : { outsideHosts }),
+    ...(sshHostNames === undefined ? {} : { sshHostNames }),
     remoteOnly: p.remoteOnly === true,
     forecast: p.forecast === true,
     ...(p.runRoots === undefined ? {} : { runRoots: p.runRoots })
   }
+}
+
+/** A host name or address as `ssh -G` prints it. */
+const SSH_HOST_NAME = /^[A-Za-z0-9._:-]{1,253}$/
+
+function parseSshHostNames (value: unknown, named: string[]): Map<string, string> | undefined {
+  if (value === undefined) return undefined
+  const entries = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : null
+  if (entries === null || entries.some(([host, name]) => !named.includes(host) || typeof name !== 'string' || !SSH_HOST_NAME.test(name))) {
+    throw new UsageError('sshHostNames must map hosts of allowedHosts or outsideHosts to host names')
+  }
+  return new Map(entries as Array<[string, string]>)
 }
 
 /** The hook's word that a build it sent to a builder is over, and how it ended. */

@@ -30,10 +30,13 @@ function memberNamed (host: string, members: Peer[], resolved: NamedAddresses): 
     })
 }
 
-/** Each named host's member, or undefined for a host the mesh does not know. */
-export function listedMembers (named: string[], peers: Peer[], resolved: NamedAddresses): Map<string, Peer | undefined> {
+/**
+ * Each named host's member, or undefined for a host the mesh does not know. A host the user's
+ * ssh configuration names otherwise (`destinations`, from `ssh -G`) is the member ssh reaches.
+ */
+export function listedMembers (named: string[], peers: Peer[], resolved: NamedAddresses, destinations: ReadonlyMap<string, string> = new Map()): Map<string, Peer | undefined> {
   const members = peers.filter((peer) => peer.trusted && sshHost(peer) !== undefined)
-  return new Map([...new Set(named)].map((host) => [host, memberNamed(host, members, resolved)]))
+  return new Map([...new Set(named)].map((host) => [host, memberNamed(destinations.get(host) ?? host, members, resolved)]))
 }
 
 /** The named hosts that no trusted peer of the mesh is. */

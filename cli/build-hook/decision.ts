@@ -35,6 +35,8 @@ export interface RunOfNix {
   /** Nix's `build-poll-interval`, as its settings say. */
   pollSeconds?: number
   roots?: RunRootsChunk
+  /** The hosts the setting names that the run's ssh knows by another name, and that name (`sshDestinations`). */
+  destinations?: Record<string, string>
 }
 
 /**
@@ -54,6 +56,7 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
     drvPath: request.drvPath,
     ...(scope.kind === 'hosts' ? { allowedHosts: scope.hosts } : {}),
     ...(scope.kind === 'agent' && scope.outside.length > 0 ? { outsideHosts: listedHosts(scope) } : {}),
+    ...(run.destinations === undefined || Object.keys(run.destinations).length === 0 ? {} : { sshHostNames: run.destinations }),
     forecast: true,
     ...(served.drvPaths.length > 0 ? { served: served.drvPaths, ...(served.answeredAt === undefined ? {} : { servedAt: served.answeredAt }) } : {})
   }
@@ -67,7 +70,7 @@ export function decideParams (request: TryRequest, scope: BuilderScope, maxJobs:
  */
 export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
   if (typeof answer !== 'object' || answer === null) throw new BadDecisionError('not an object')
-  const { kind, host, nixLine, reservation, declines = [], at, strangers = [] } = answer as Record<string, unknown>
+  const { kind, host, listedAs, nixLine, reservation, declines = [], at, strangers = [] } = answer as Record<string, unknown>
   if (at !== undefined && !Number.isFinite(at)) throw new BadDecisionError('at is not a time')
   switch (kind) {
     case 'local':
@@ -81,7 +84,9 @@ export function planFromAnswer (answer: unknown, scope: BuilderScope): Plan {
       const lineHost = machineHost(nixLine)
       if (lineHost === null) throw new BadDecisionError('the machine line is not an SSH store')
       if (host !== undefined && host !== lineHost) throw new BadDecisionError(`host ${String(host)} is not the machine line's ${lineHost}`)
-      if (scope.kind === 'hosts' && !scope.hosts.includes(lineHost)) throw new BadDecisionError(`${lineHost} is not among the builders Nix allows`)
+      // A host the setting names by a name the agent knows as a member's (`listedAs`) is that member.
+      const allowedAs = listedAs === undefined ? lineHost : listedAs
+      if (scope.kind === 'hosts' && (typeof allowedAs !== 'string' || !scope.hosts.includes(allowedAs))) throw new BadDecisionError(`${String(allowedAs)} is not among the builders Nix allows`)
       if (reservation !== undefined && (typeof reservation !== 'string' || reservation.length > 64)) throw new BadDecisionError('bad reservation id')
       return { kind: 'remote', host: lineHost, nixLine, reservation }
     }

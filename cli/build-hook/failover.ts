@@ -31,6 +31,8 @@ export interface LostBuild {
   code: number
   /** The run of Nix it belongs to, as the first decision said. */
   nixRun: number | undefined
+  /** What the run's ssh connects to for the setting's hosts it knows by another name. */
+  destinations?: Record<string, string>
 }
 
 const POLL_MS = 5000
@@ -53,13 +55,14 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
   let host = lost.lostHost
   let code = lost.code
   for (let moves = 1; moves <= MAX_MOVES; moves++) {
-    const only = lost.scope.kind === 'hosts' && lost.scope.hosts.every((h) => h === host)
+    // The lost host may be the one the setting names, under another name (`listedAs`).
+    const only = lost.scope.kind === 'hosts' && lost.scope.hosts.length === 1
     c.log(NixLevel.warn, `${host} was lost while building ${request.drvPath}; ${only ? `building it there again once it is back, the only machine it may use` : 'building it on another machine'}`)
     let waited = false
     for (;;) {
       let plan
       try {
-        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined, undefined, { nixRun: lost.nixRun }), forecast: false, remoteOnly: true }), lost.scope)
+        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined, undefined, { nixRun: lost.nixRun, destinations: lost.destinations }), forecast: false, remoteOnly: true }), lost.scope)
       } catch (err) {
         c.log(NixLevel.error, `the agent cannot find another machine for ${request.drvPath} (${(err as Error).message})`)
         return code

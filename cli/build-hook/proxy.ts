@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import type { Writable } from 'node:stream'
-import { builderScope, type BuilderScope, type ReadText } from './builders.ts'
+import { builderScope, listedHosts, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
 import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
 import { OutsideBuilders } from './outside-builders.ts'
@@ -9,6 +9,7 @@ import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
 import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
 import { RunRoots, type ReadRoots } from './run-roots.ts'
+import { sshDestinations, type SshHostName } from './ssh-destinations.ts'
 import { StandingDeclines } from './standing-declines.ts'
 import type { ReleaseOutcome } from '../../wire/control.ts'
 
@@ -22,6 +23,8 @@ export interface BuildHookComponents {
   readText: ReadText
   /** Starts Nix's own build hook. */
   startRealHook: (mode: StderrMode) => Promise<RealHook>
+  /** What ssh connects to for a host the setting names; without, the agent resolves the names as they are. */
+  sshHostName?: SshHostName
   log: NixLog
   /** Waits between asks for another builder after one was lost mid-build, on the clock of `now` (ms). */
   sleep?: (ms: number) => Promise<void>
@@ -66,6 +69,8 @@ export class BuildHookProxy {
   private readonly reader: WireReader
   private readonly standing: StandingDeclines
   private readonly roots: RunRoots | undefined
+  /** What the run's ssh connects to for the setting's hosts it knows by another name. */
+  private destinations: Promise<Record<string, string>> | undefined
 
   constructor (components: BuildHookComponents, init: BuildHookInit) {
     this.components = components
@@ -106,6 +111,10 @@ export class BuildHookProxy {
   private async serve (settings: Setting[], scope: BuilderScope, outside: OutsideBuilders): Promise<number> {
     const { log } = this.components
     const pollSeconds = pollInterval(settings)
+    const { sshHostName } = this.components
+    const named = listedHosts(scope)
+    // Asked while Nix sends its first request; the first answer waits for it.
+    if (sshHostName !== undefined && named.length > 0) this.destinations = sshDestinations(named, sshHostName)
     for (;;) {
       const request = await readTry(this.reader)
       if (request === null) return 0
@@ -116,7 +125,7 @@ export class BuildHookProxy {
       }
       let plan: Plan
       try {
-        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, pollSeconds, roots: this.roots?.next() }
+        const run = { nixRun: this.init.nixRun, hookPid: this.init.hookPid, pollSeconds, roots: this.roots?.next(), destinations: await this.destinations }
         const answer = await this.components.askAgent('decide', decideParams(request, scope, localMaxJobs(settings), this.standing.takeServed(), run))
         this.roots?.heldByAgent((answer as { runRootsHeld?: unknown } | null)?.runRootsHeld)
         plan = planFromAnswer(answer, scope)
@@ -200,7 +209,7 @@ export class BuildHookProxy {
       const failover = this.failover()
       const { code, lost } = await seeThrough(failover, hook, reply.rest, plan.reservation)
       if (!lost) return { kind: 'built', code }
-      return { kind: 'built', code: await buildElsewhere(failover, { settings, request, scope, input: await input, lostHost: plan.host, code, nixRun: this.init.nixRun }) }
+      return { kind: 'built', code: await buildElsewhere(failover, { settings, request, scope, input: await input, lostHost: plan.host, code, nixRun: this.init.nixRun, destinations: await this.destinations }) }
     }
     await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
     await hook.stop()

@@ -466,17 +466,23 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ drvPath: drv(2), amWilling: false }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
   })
 
-  it('knows a member the setting names by a name: one that resolves to its address, or the host name it reports', async () => {
+  /** ruby (10.9.0.2) and kana (10.9.0.3), with `dns` what names resolve to, and each lookup's names. */
+  async function namedMembers (dns: Record<string, string[]>): Promise<{ planner: BuildPlanner, looked: string[][] }> {
     const looked: string[][] = []
     const hostNames: HostNames = {
       addresses: async (names) => {
         looked.push(names)
-        return new Map(names.map((n) => [n, n === 'ruby.lan' ? ['10.9.0.2'] : []]))
+        return new Map(names.map((n) => [n, dns[n] ?? []]))
       }
     }
     const { planner, join } = await setup(4, undefined, {}, undefined, undefined, hostNames)
     join({ name: 'ruby', speed: 1 }, '10.9.0.2', { hostName: 'ruby' })
     join({ name: 'kana', speed: 8 }, '10.9.0.3', { hostName: 'kana' })
+    return { planner, looked }
+  }
+
+  it('knows a member the setting names by a name: one that resolves to its address, or the host name it reports', async () => {
+    const { planner, looked } = await namedMembers({ 'ruby.lan': ['10.9.0.2'] })
     expect(await planner.decide(request({ allowedHosts: ['ruby.lan'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
     expect(await planner.decide(request({ allowedHosts: ['KANA.local.', 'static.lan'] }))).toMatchObject({ kind: 'remote', host: '10.9.0.3', strangers: ['static.lan'] })
     expect(await planner.decide(request({ outsideHosts: ['ruby.lan', 'kana'] }))).not.toHaveProperty('strangers')
@@ -486,6 +492,17 @@ describe('BuildPlanner', () => {
     // A request that names no host looks nothing up.
     await planner.decide(request())
     expect(looked).toHaveLength(4)
+  })
+
+  it('knows a member the setting names by a Host alias of ssh\'s configuration, and says which allowed host it chose', async () => {
+    const { planner, looked } = await namedMembers({ 'kana.lan': ['10.9.0.3'] })
+    // ssh goes to the address its configuration gives, not to the member whose name the alias is.
+    expect(await planner.decide(request({ allowedHosts: ['kana'], sshHostNames: { kana: '10.9.0.2' } }))).toMatchObject({ kind: 'remote', host: '10.9.0.2', listedAs: 'kana' })
+    expect(await planner.decide(request({ allowedHosts: ['b'], sshHostNames: { b: 'kana.lan' } }))).toMatchObject({ kind: 'remote', host: '10.9.0.3', listedAs: 'b' })
+    expect(looked).toContainEqual(['kana.lan'])
+    expect(await planner.decide(request({ outsideHosts: ['b'], sshHostNames: { b: 'ruby' } }))).not.toHaveProperty('strangers')
+    // Named by its address, a member needs no other name.
+    expect(await planner.decide(request({ allowedHosts: ['10.9.0.3'] }))).not.toHaveProperty('listedAs')
   })
 
   it('answers the rest of a round ahead: the waiters after the one asked, told to keep waiting as each would be', async () => {

@@ -12,6 +12,20 @@ describe('the requests the agent takes over its control socket', () => {
     })
   })
 
+  it('reads what the run\'s ssh connects to for the hosts the request names', () => {
+    expect(parseDecideRequest(decide({ allowedHosts: ['kana'], outsideHosts: ['ruby'], sshHostNames: { kana: '10.0.0.2', ruby: 'ruby.lan' } })).sshHostNames)
+      .toEqual(new Map([['kana', '10.0.0.2'], ['ruby', 'ruby.lan']]))
+  })
+
+  it.each([
+    ['sshHostNames', { allowedHosts: ['kana'], sshHostNames: { other: '10.0.0.2' } }],
+    ['sshHostNames', { allowedHosts: ['kana'], sshHostNames: { kana: 'a b' } }],
+    ['sshHostNames', { allowedHosts: ['kana'], sshHostNames: { kana: 7 } }],
+    ['sshHostNames', { allowedHosts: ['kana'], sshHostNames: ['kana'] }]
+  ])('refuses a decide request with bad %s', (_, over) => {
+    expect(() => parseDecideRequest(decide(over))).toThrow('sshHostNames must map hosts of allowedHosts or outsideHosts to host names')
+  })
+
   it.each([
     ['amWilling', { amWilling: 1 }, /amWilling must be true or false/],
     ['drvPath', { drvPath: '/etc/passwd' }, /drvPath must be a derivation path/],

@@ -68,6 +68,19 @@ describe('the agent\'s decision', () => {
     expect(() => planFromAnswer({ kind: 'local', declines: Array(1025).fill(WAITER) }, agent)).toThrow(/declines is not a list/)
   })
 
+  it('takes a member by address for an allowed host the setting names otherwise, and only for an allowed one', () => {
+    const named: BuilderScope = { kind: 'hosts', hosts: ['kana'], lines: ['ssh-ng://root@kana x86_64-linux /k 2 1 - - -'] }
+    expect(planFromAnswer({ kind: 'remote', host: '10.77.0.2', listedAs: 'kana', nixLine: line }, named)).toEqual({ kind: 'remote', host: '10.77.0.2', nixLine: line, reservation: undefined })
+    expect(() => planFromAnswer({ kind: 'remote', host: '10.77.0.2', nixLine: line }, named)).toThrow(/10.77.0.2 is not among the builders Nix allows/)
+    expect(() => planFromAnswer({ kind: 'remote', host: '10.77.0.2', listedAs: 'ruby', nixLine: line }, named)).toThrow(/ruby is not among the builders Nix allows/)
+    expect(() => planFromAnswer({ kind: 'remote', listedAs: ['kana'], nixLine: line }, named)).toThrow(/kana is not among the builders Nix allows/)
+  })
+
+  it('tells the agent what ssh connects to for hosts it knows by another name, when there are any', () => {
+    expect(decideParams(request, listed, undefined, undefined, { destinations: { kana: '10.77.0.2' } })).toEqual({ ...decideParams(request, listed, undefined), sshHostNames: { kana: '10.77.0.2' } })
+    expect(decideParams(request, listed, undefined, undefined, { destinations: {} })).not.toHaveProperty('sshHostNames')
+  })
+
   it('takes any host when the choice is the agent\'s', () => {
     expect(planFromAnswer({ kind: 'remote', nixLine: line.replace('10.77.0.2', '10.77.0.9') }, agent)).toMatchObject({ host: '10.77.0.9' })
   })

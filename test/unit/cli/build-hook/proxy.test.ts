@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { nixLog } from '../../../../cli/build-hook/nix-log.ts'
-import { BuildHookProxy, type BuildHookInit } from '../../../../cli/build-hook/proxy.ts'
+import { BuildHookProxy, type BuildHookComponents, type BuildHookInit } from '../../../../cli/build-hook/proxy.ts'
 import { encodeSettings } from '../../../../cli/build-hook/messages.ts'
 import { encodeStrings } from '../../../../cli/build-hook/protocol.ts'
 import { RealHook } from '../../../../cli/build-hook/real-hook.ts'
@@ -39,7 +39,7 @@ describe('the build hook proxy', () => {
   })
 
   /** The agent answers each `decide` with the next of `answers`, each `release` with the next of `releases`. */
-  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}, init: Partial<BuildHookInit> = {}, releases: unknown[] = []): BuildHookProxy {
+  function proxy (answers: unknown[], env: NodeJS.ProcessEnv = {}, init: Partial<BuildHookInit> = {}, releases: unknown[] = [], more: Partial<BuildHookComponents> = {}): BuildHookProxy {
     return new BuildHookProxy({
       input,
       output,
@@ -59,7 +59,8 @@ describe('the build hook proxy', () => {
         passFds: [],
         env: { ...process.env, FAKE_RECORD: fake.record, ...env }
       }, mode),
-      log: nixLog(output, 4)
+      log: nixLog(output, 4),
+      ...more
     }, { agentMachinesFile: AGENT_FILE, ...init })
   }
 
@@ -72,6 +73,19 @@ describe('the build hook proxy', () => {
       maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: n !== 3, drvPath: nixTry(n).request.drvPath, allowedHosts: ['10.0.0.1', '10.0.0.2'], forecast: true
     }]))
     expect(await fake.records()).toEqual([])
+  })
+
+  it('asks ssh once what the setting\'s named hosts stand for, and tells the agent with every request', async () => {
+    const asked: string[] = []
+    const sshHostName = async (host: string): Promise<string | null> => {
+      asked.push(host)
+      return host === 'kana' ? '10.0.0.2' : host
+    }
+    const running = proxy([{ kind: 'postpone' }, { kind: 'postpone' }], {}, {}, [], { sshHostName }).run()
+    input.end(Buffer.concat([nixSettings(`${line('kana')};${line('ruby')};${line('10.0.0.3')}`), nixTry(1).bytes, nixTry(2).bytes]))
+    expect(await running).toBe(0)
+    expect(asked).toEqual(['kana', 'ruby'])
+    expect(calls.map(([, params]) => (params as Record<string, unknown>).sshHostNames)).toEqual([{ kana: '10.0.0.2' }, { kana: '10.0.0.2' }])
   })
 
   it('builds on the agent\'s choice through Nix\'s own hook, set to that one machine, then only passes bytes', async () => {
