@@ -55,6 +55,12 @@ export function machineHost (line: string): string | null {
   return withoutPort === '' ? null : withoutPort
 }
 
+/** The store a machine line names, as Nix names it (machines.cc: a bare `user@HOST` is `ssh://`). */
+export function storeUri (line: string): string {
+  const uri = line.split(/[ \t]+/, 1)[0] ?? ''
+  return uri.includes('://') ? uri : `ssh://${uri}`
+}
+
 /**
  * Which builders the setting lets the agent choose from. Naming the agent's own machines file
  * leaves the choice to the agent's live view, this host included (the file is only a snapshot of

@@ -19,7 +19,11 @@ export interface FailoverComponents {
   release: (reservation: string | undefined, outcome: ReleaseOutcome) => Promise<boolean>
 }
 
-/** A build Nix already handed over, whose builder was lost before its outputs came back. */
+/**
+ * A build Nix already handed over, whose builder was lost before its outputs came back, or
+ * (`refused`) whose builder Nix's own hook would not take it on after the hook had accepted it
+ * for Nix.
+ */
 export interface LostBuild {
   settings: Setting[]
   request: TryRequest
@@ -33,6 +37,8 @@ export interface LostBuild {
   nixRun: number | undefined
   /** What the run's ssh connects to for the setting's hosts it knows by another name. */
   destinations?: Record<string, string>
+  /** The build never started on `lostHost`: no machine may be able to take it until that one is back. */
+  refused: boolean
 }
 
 const POLL_MS = 5000
@@ -43,7 +49,8 @@ const MAX_MOVES = 3
 
 /**
  * Builds a derivation again on another builder after the one it was on was lost (unplugged,
- * shut down, its sshd gone) mid-build. Nix has already had our `accept`, so it can neither
+ * shut down, its sshd gone) mid-build, or after the one chosen turned down a build the hook had
+ * accepted for Nix already (`acceptAtOnce`). Nix has already had our `accept`, so it can neither
  * build it here nor choose again: Nix's own hook would fail the build, and without a keepalive
  * would wait on the dead connection first. Instead the agent picks another builder, never this
  * host, and Nix's own hook builds there from the same request and input; Nix sees one build
@@ -57,7 +64,8 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
   for (let moves = 1; moves <= MAX_MOVES; moves++) {
     // The lost host may be the one the setting names, under another name (`listedAs`).
     const only = lost.scope.kind === 'hosts' && lost.scope.hosts.length === 1
-    c.log(NixLevel.warn, `${host} was lost while building ${request.drvPath}; ${only ? `building it there again once it is back, the only machine it may use` : 'building it on another machine'}`)
+    const refused = lost.refused && moves === 1
+    c.log(NixLevel.warn, `${host} ${refused ? 'did not take' : 'was lost while building'} ${request.drvPath}; ${only ? `building it there ${refused ? '' : 'again '}once it is back, the only machine it may use` : 'building it on another machine'}`)
     let waited = false
     for (;;) {
       let plan
@@ -76,8 +84,9 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
           break
         }
       }
-      // Nothing free now, or the machine chosen would not take it: ask again after a poll.
-      if ((plan.kind === 'answer' && plan.decided === 'impossible') || c.now() + POLL_MS > deadline) {
+      // Nothing free now, or the machine chosen would not take it: ask again after a poll. One
+      // that turned the build down before it began may be the only one for it: it is waited for.
+      if ((plan.kind === 'answer' && plan.decided === 'impossible' && !refused) || c.now() + POLL_MS > deadline) {
         c.log(NixLevel.error, `no other machine took ${request.drvPath}`)
         return code
       }

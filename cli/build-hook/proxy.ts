@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import type { Writable } from 'node:stream'
-import { builderScope, listedHosts, type BuilderScope, type ReadText } from './builders.ts'
+import { builderScope, listedHosts, storeUri, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
 import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
 import { OutsideBuilders } from './outside-builders.ts'
@@ -190,7 +190,14 @@ export class BuildHookProxy {
     return { kind: 'answered' }
   }
 
-  /** Nix's own hook, given the one machine the agent chose; the result is passed on. */
+  /**
+   * Nix's own hook, given the one machine the agent chose; the result is passed on. Nix asks
+   * about no other build until it has this one's answer, and Nix's own hook answers only once it
+   * has connected over SSH, a few hundred ms: where a machine that turned the build down would
+   * not have Nix build it here now anyway (Nix has no free slot, or the setting keeps its builds
+   * off this host), it is accepted at once (`acceptAtOnce`). Else the answer waits for Nix's own
+   * hook's, so that a machine that turns it down leaves Nix free to build it here.
+   */
   private async buildRemotely (settings: Setting[], request: TryRequest, plan: Plan & { kind: 'remote' }, scope: BuilderScope): Promise<RemoteOutcome> {
     let hook: RealHook
     try {
@@ -199,6 +206,8 @@ export class BuildHookProxy {
       await this.release(plan.reservation, 'failed')
       return { kind: 'failed', why: `cannot start Nix's build hook: ${(err as Error).message}` }
     }
+    const buildsHereIfTurnedDown = request.amWilling && scope.kind === 'agent'
+    if (!buildsHereIfTurnedDown) return { kind: 'built', code: await this.acceptAtOnce(settings, request, plan, scope, hook) }
     const reply = await hook.offer(settings, plan.nixLine, request, this.components.output)
     if (reply?.answer === 'accept') {
       this.answer('accept')
@@ -209,7 +218,7 @@ export class BuildHookProxy {
       const failover = this.failover()
       const { code, lost } = await seeThrough(failover, hook, reply.rest, plan.reservation)
       if (!lost) return { kind: 'built', code }
-      return { kind: 'built', code: await buildElsewhere(failover, { settings, request, scope, input: await input, lostHost: plan.host, code, nixRun: this.init.nixRun, destinations: await this.destinations }) }
+      return { kind: 'built', code: await buildElsewhere(failover, { settings, request, scope, input: await input, lostHost: plan.host, code, nixRun: this.init.nixRun, destinations: await this.destinations, refused: false }) }
     }
     await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
     await hook.stop()
@@ -220,16 +229,38 @@ export class BuildHookProxy {
         return { kind: 'answered' }
       case 'decline':
       case 'decline-permanently':
-        // That machine failed us (unreachable, slots taken). Nix with a free slot builds here,
-        // unless the setting keeps its builds off this host; without one a decline would have it
-        // wait for a local slot (or fail at --max-jobs 0), where asking again lets the agent
-        // pick another machine.
+        // That machine failed us (unreachable, slots taken): Nix, with a free slot, builds here.
         this.components.log(NixLevel.talkative, `${request.drvPath}: ${plan.host} declined`)
-        this.answer(request.amWilling && scope.kind === 'agent' ? 'decline' : 'postpone')
+        this.answer('decline')
         return { kind: 'answered' }
       default:
         return { kind: 'failed', why: `Nix's build hook for ${plan.host} answered ${JSON.stringify(reply.answer)}` }
     }
+  }
+
+  /**
+   * Accepts the build for Nix before Nix's own hook has connected, so Nix goes on to its next
+   * build meanwhile. What Nix writes after the accept (the inputs to copy, the outputs to copy
+   * back) is held until that hook takes the build too; should it not (the machine cannot be
+   * reached, or another Nix holds its slots), the agent picks another, as for a lost builder.
+   */
+  private async acceptAtOnce (settings: Setting[], request: TryRequest, plan: Plan & { kind: 'remote' }, scope: BuilderScope, hook: RealHook): Promise<number> {
+    this.answer('accept')
+    // Nix reads the store the build goes to once, right after the accept.
+    this.components.output.write(`${storeUri(plan.nixLine)}\n`)
+    const { buffered, rest } = this.reader.detach()
+    const input = readAll(buffered, rest)
+    const reply = await hook.offer(settings, plan.nixLine, request, this.components.output)
+    const failover = this.failover()
+    const handed = { settings, request, scope, lostHost: plan.host, nixRun: this.init.nixRun, destinations: await this.destinations }
+    if (reply?.answer !== 'accept') {
+      await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
+      await hook.stop()
+      return await buildElsewhere(failover, { ...handed, input: await input, code: 1, refused: true })
+    }
+    void input.then(async (bytes) => { await hook.send(bytes) })
+    const { code, lost } = await seeThrough(failover, hook, await hook.skipLine(reply.rest), plan.reservation)
+    return lost ? await buildElsewhere(failover, { ...handed, input: await input, code, refused: false }) : code
   }
 
   /**
@@ -299,6 +330,17 @@ function pollInterval (settings: Setting[]): number | undefined {
   const value = settingValue(settings, 'build-poll-interval')
   if (value === undefined || !/^\d+$/.test(value)) return undefined
   return Math.min(3600, Math.max(1, Number(value)))
+}
+
+/** All of Nix's input from here on, once Nix has closed our stdin; what a broken stdin left, if it broke. */
+async function readAll (buffered: Buffer, rest: AsyncIterator<Buffer | string>): Promise<Buffer> {
+  const chunks = [buffered]
+  try {
+    for (let next = await rest.next(); next.done !== true; next = await rest.next()) chunks.push(typeof next.value === 'string' ? Buffer.from(next.value) : next.value)
+  } catch {
+    // Nix is gone: nothing more will come.
+  }
+  return Buffer.concat(chunks)
 }
 
 /**

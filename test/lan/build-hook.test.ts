@@ -103,6 +103,11 @@ describe('mesh build-hook with the real Nix 2.8', () => {
       expect(build.log).toMatch(new RegExp(`buildmesh: /nix/store/[a-z0-9]{32}-${name}\\.drv: build on ${lan.host(o.builtOn).address.replaceAll('.', '\\.')}\n`))
     }
     expect(build.log).not.toContain('cannot decide')
+    // Nix could not build them here: the hook accepted each at once, so Nix went on before Nix's
+    // own hook had connected to the builder (which answers only once it has).
+    const firstStart = build.log.search(/building '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\//)
+    expect(firstStart).toBeGreaterThan(-1)
+    expect(firstStart).toBeLessThan(build.log.indexOf('connecting to \'ssh-ng://'))
   })
 
   it('once it knows how long the builds take, sends a build the run does not wait for to a builder while the master builds the chain, whatever older evaluations in the store wait for it', async () => {

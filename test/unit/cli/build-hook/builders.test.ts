@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { builderEntries, builderScope, machineCapabilities, machineHost, type ReadText } from '../../../../cli/build-hook/builders.ts'
+import { builderEntries, builderScope, machineCapabilities, machineHost, storeUri, type ReadText } from '../../../../cli/build-hook/builders.ts'
 
 const line1 = 'ssh-ng://root@10.77.0.2 x86_64-linux /k 2 1 - - AAAA'
 const line2 = 'ssh-ng://root@10.77.0.3 x86_64-linux /k 4 2 kvm - BBBB'
@@ -44,6 +44,13 @@ describe('the builders setting', () => {
     ['ssh-ng:// x86_64-linux', null]
   ])('host of %j is %j', (line, host) => {
     expect(machineHost(line)).toBe(host)
+  })
+
+  it.each([
+    ['ssh-ng://root@10.77.0.2 x86_64-linux /k 2', 'ssh-ng://root@10.77.0.2'],
+    ['root@10.0.0.6\tx86_64-linux', 'ssh://root@10.0.0.6']
+  ])('store of %j, as Nix names it after an accept, is %j', (line, uri) => {
+    expect(storeUri(line)).toBe(uri)
   })
 
   it('leaves the choice to the agent when the setting names its file, with the other entries\' machines besides', async () => {

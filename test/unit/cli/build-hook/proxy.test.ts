@@ -90,12 +90,13 @@ describe('the build hook proxy', () => {
 
   it('builds on the agent\'s choice through Nix\'s own hook, set to that one machine, then only passes bytes', async () => {
     const running = proxy([{ kind: 'remote', host: '10.0.0.1', nixLine: line('10.0.0.1'), reservation: 'r-1' }], { FAKE_EXIT: '7' }).run()
-    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, true).bytes]))
     await output.waitFor('# accept\n')
     input.end(Buffer.concat([encodeStrings(['/nix/store/a-input', '/nix/store/b-input']), encodeStrings(['out'])]))
     expect(await running).toBe(7)
 
-    // Log lines come first (Nix shows them), then the answer and the store URI Nix reads after it.
+    // Nix could build it here: the answer waits for Nix's own hook's, and its log lines come
+    // first (Nix shows them), then the answer and the store URI Nix reads after it.
     expect(output.text).toBe([
       'plain line from the fake',
       '@nix {"action":"msg","level":1,"msg":"fake: connecting"}',
@@ -106,14 +107,65 @@ describe('the build hook proxy', () => {
     ].join('\n').replace(/^/, `@nix {"action":"msg","level":4,"msg":"buildmesh: ${nixTry(1).request.drvPath}: build on 10.0.0.1"}\n`))
     expect(await fake.records()).toEqual([
       { argv: ['4'], builders: line('10.0.0.1'), settings: 3 },
-      { try: nixTry(1, false).request },
+      { try: nixTry(1, true).request },
       { inputs: ['/nix/store/a-input', '/nix/store/b-input'], outputs: ['out'], stdinEnded: true }
     ])
     // The agent's own file leaves it the whole choice: no allowed hosts. The slot is given back,
     // and as the build failed there, its time teaches the agent nothing.
     expect(calls).toEqual([
-      ['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: nixTry(1).request.drvPath, forecast: true }],
+      ['decide', { maxJobs: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: true, drvPath: nixTry(1).request.drvPath, forecast: true }],
       ['release', { reservation: 'r-1', outcome: 'failed' }]
+    ])
+  })
+
+  it('accepts at once a build Nix cannot build here now, before Nix\'s own hook has connected, and hands that hook Nix\'s input once it takes it', async () => {
+    const running = proxy([{ kind: 'remote', host: '10.0.0.1', nixLine: line('10.0.0.1'), reservation: 'r-1' }], { FAKE_EXIT: '0' }).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    // Nix has its answer and the store before Nix's own hook has said a word.
+    await output.waitFor('ssh-ng://root@10.0.0.1\n')
+    expect(output.text).not.toContain('fake')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(0)
+    // One answer and one store line: Nix's own hook's are not passed on; its log lines are.
+    expect(output.text).toBe([
+      `@nix {"action":"msg","level":4,"msg":"buildmesh: ${nixTry(1).request.drvPath}: build on 10.0.0.1"}`,
+      '# accept',
+      'ssh-ng://root@10.0.0.1',
+      'plain line from the fake',
+      '@nix {"action":"msg","level":1,"msg":"fake: connecting"}',
+      '@nix {"action":"msg","level":0,"msg":"fake: built"}',
+      ''
+    ].join('\n'))
+    expect((await fake.records()).filter((r) => 'inputs' in r)).toEqual([{ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }])
+    expect(calls.at(-1)).toEqual(['release', { reservation: 'r-1', outcome: 'built' }])
+  })
+
+  it('builds a build accepted at once on another machine when the one chosen turns it down, waiting for one if none can take it yet', async () => {
+    const running = proxy([
+      { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-1' },
+      // Never this host, and the one that turned it down left out: nothing can build it, for now.
+      { kind: 'impossible' },
+      { kind: 'remote', nixLine: line('10.0.0.1'), reservation: 'r-2' }
+    ], { FAKE_EXIT: '0' }, { nixRun: 4242 }).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(0)
+    const drv = nixTry(1).request.drvPath
+    expect(output.text.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('ssh-ng://'))).toEqual(['# accept', 'ssh-ng://root@10.0.0.2'])
+    expect(output.text).toContain(`"msg":"buildmesh: 10.0.0.2 did not take ${drv}; building it on another machine"`)
+    expect(output.text).toContain(`"msg":"buildmesh: building ${drv} on 10.0.0.1"`)
+    const records = await fake.records()
+    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.2'), line('10.0.0.1')])
+    expect(records.filter((r) => 'inputs' in r)).toEqual([{ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }])
+    const decide = { nixRun: 4242, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: drv }
+    expect(calls).toEqual([
+      ['decide', { maxJobs: 1, ...decide, forecast: true }],
+      ['release', { reservation: 'r-1', outcome: 'declined' }],
+      ['decide', { ...decide, forecast: false, remoteOnly: true }],
+      ['sleep', 5000],
+      ['decide', { ...decide, forecast: false, remoteOnly: true }],
+      ['release', { reservation: 'r-2', outcome: 'built' }]
     ])
   })
 
@@ -236,22 +288,21 @@ describe('the build hook proxy', () => {
     ])
   })
 
-  it('passes a declined or postponed machine on (a decline without a free local slot as postpone) and asks the agent again', async () => {
+  it('passes on a machine\'s decline or postpone where Nix could build it here, and asks the agent again', async () => {
     const running = proxy([
       { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-1' },
-      { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-2' },
-      { kind: 'remote', nixLine: line('10.0.0.3'), reservation: 'r-3' },
+      { kind: 'remote', nixLine: line('10.0.0.3'), reservation: 'r-2' },
       { kind: 'local' }
     ]).run()
-    input.end(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, true).bytes, nixTry(2, false).bytes, nixTry(3, false).bytes, nixTry(4, true).bytes]))
+    input.end(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, true).bytes, nixTry(2, true).bytes, nixTry(3, true).bytes]))
     expect(await running).toBe(0)
-    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# postpone', '# postpone', '# decline'])
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# decline', '# postpone', '# decline'])
     // Nix's own hook would not build there: the agent checks that builder rather than learn from it.
-    expect(calls.filter(([method]) => method === 'release')).toEqual(['r-1', 'r-2', 'r-3'].map((reservation) => ['release', { reservation, outcome: 'declined' }]))
+    expect(calls.filter(([method]) => method === 'release')).toEqual(['r-1', 'r-2'].map((reservation) => ['release', { reservation, outcome: 'declined' }]))
     const records = await fake.records()
-    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.2'), line('10.0.0.2'), line('10.0.0.3')])
+    expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.2'), line('10.0.0.3')])
     // Each of Nix's hooks saw its one request, then the end of its input.
-    expect(records.filter((r) => 'ended' in r)).toHaveLength(3)
+    expect(records.filter((r) => 'ended' in r)).toHaveLength(2)
   })
 
   it('says a lost build waits for its builder where the setting names no other', async () => {
@@ -263,11 +314,18 @@ describe('the build hook proxy', () => {
     expect(output.text).toContain(`"msg":"buildmesh: 10.0.0.5 was lost while building ${nixTry(1).request.drvPath}; building it there again once it is back, the only machine it may use"`)
   })
 
-  it('keeps a build the setting limits to named builders off this host when the one chosen declines', async () => {
-    const running = proxy([{ kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-1' }]).run()
-    input.end(Buffer.concat([nixSettings(line('10.0.0.2')), nixTry(1, true).bytes]))
+  it('accepts at once a build the setting limits to named builders, which a decline there never brings here, and moves it to another of them', async () => {
+    const running = proxy([
+      { kind: 'remote', nixLine: line('10.0.0.2'), reservation: 'r-1' },
+      { kind: 'remote', nixLine: line('10.0.0.1'), reservation: 'r-2' }
+    ], { FAKE_EXIT: '0' }).run()
+    input.write(Buffer.concat([nixSettings(`${line('10.0.0.2')};${line('10.0.0.1')}`), nixTry(1, true).bytes]))
+    await output.waitFor('# accept\n')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
     expect(await running).toBe(0)
-    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# postpone'])
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# accept'])
+    expect(calls.filter(([method]) => method === 'decide').map(([, params]) => (params as { allowedHosts: string[], remoteOnly?: boolean })))
+      .toMatchObject([{ allowedHosts: ['10.0.0.2', '10.0.0.1'] }, { allowedHosts: ['10.0.0.2', '10.0.0.1'], remoteOnly: true }])
   })
 
   it('tells the agent its run of Nix, itself, and how often Nix polls, as Nix\'s settings say', async () => {
