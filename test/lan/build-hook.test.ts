@@ -167,6 +167,11 @@ describe('mesh build-hook with the real Nix 2.8', () => {
       expect(placed.docs, JSON.stringify(placed)).not.toBe('m')
       expect(second.log).toMatch(/buildmesh: \/nix\/store\/\S+-compiler\.drv: build here/)
       expect(second.log).not.toContain('cannot decide')
+      // With no local slot the worker's hook accepts each build at once, as without the daemon.
+      const remote = await nixBuild(m, await writeJobs(m.dir, `${prefix}-remote`, 4, 1), ['--max-jobs', '0', '--builders', `@${master.nixFile}`, '-v'], viaDaemon)
+      console.info(`through the daemon, 4 x 1 s, --max-jobs 0: ${summary(remote)}`)
+      for (const o of remote.outputs) expect(['b1', 'b2']).toContain(o.builtOn)
+      expect(remote.log.search(/building '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\//)).toBeLessThan(remote.log.indexOf('connecting to \'ssh-ng://'))
       expect(daemon.output()).toMatch(/accepted connection from pid \d+, user root/)
     } finally {
       await daemon.stop()
