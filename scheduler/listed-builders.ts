@@ -9,7 +9,7 @@ import { canBuild, type Needs } from './plan-build.ts'
  * would without the agent.
  */
 
-/** What each host name the setting names resolves to (`HostNames`); an address stands for itself. */
+/** What each name looked up (a host the setting names, or what ssh connects to for it) resolves to (`HostNames`); an address stands for itself. */
 export type NamedAddresses = ReadonlyMap<string, readonly string[]>
 
 /** A name as DNS compares them: case aside, and a final dot aside. */

@@ -1,10 +1,11 @@
-import { availableParallelism } from 'node:os'
 import type { Writable } from 'node:stream'
+import { inputAfterAccept } from './accepted-input.ts'
 import { builderScope, listedHosts, storeUri, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
 import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
 import { OutsideBuilders } from './outside-builders.ts'
 import { encodeSettings, encodeTry, readSettings, readTry, settingValue, type Setting, type TryRequest } from './messages.ts'
+import { localMaxJobs, pollInterval } from './run-settings.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
 import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
@@ -109,9 +110,8 @@ export class BuildHookProxy {
   }
 
   private async serve (settings: Setting[], scope: BuilderScope, outside: OutsideBuilders): Promise<number> {
-    const { log } = this.components
+    const { log, sshHostName } = this.components
     const pollSeconds = pollInterval(settings)
-    const { sshHostName } = this.components
     const named = listedHosts(scope)
     // Asked while Nix sends its first request; the first answer waits for it.
     if (sshHostName !== undefined && named.length > 0) this.destinations = sshDestinations(named, sshHostName)
@@ -214,7 +214,7 @@ export class BuildHookProxy {
       // What Nix writes now (the inputs to copy and the outputs to copy back) is kept as it
       // passes, in case the build has to be done again elsewhere.
       const { buffered, rest } = this.reader.detach()
-      const input = passOn(buffered, rest, hook)
+      const input = inputAfterAccept(buffered, rest, hook)
       const failover = this.failover()
       const { code, lost } = await seeThrough(failover, hook, reply.rest, plan.reservation)
       if (!lost) return { kind: 'built', code }
@@ -249,7 +249,7 @@ export class BuildHookProxy {
     // Nix reads the store the build goes to once, right after the accept.
     this.components.output.write(`${storeUri(plan.nixLine)}\n`)
     const { buffered, rest } = this.reader.detach()
-    const input = readAll(buffered, rest)
+    const input = inputAfterAccept(buffered, rest)
     const reply = await hook.offer(settings, plan.nixLine, request, this.components.output)
     const failover = this.failover()
     const handed = { settings, request, scope, lostHost: plan.host, nixRun: this.init.nixRun, destinations: await this.destinations }
@@ -312,53 +312,4 @@ export class BuildHookProxy {
       release: async (reservation, outcome) => await this.release(reservation, outcome)
     }
   }
-}
-
-/**
- * Nix's `max-jobs` as it sent it: the agent needs it, because Nix says it is willing to build
- * locally for every derivation of a batch before it starts any of them.
- */
-function localMaxJobs (settings: Setting[]): number | undefined {
-  const value = settingValue(settings, 'max-jobs')
-  if (value === undefined) return undefined
-  const n = value === 'auto' ? availableParallelism() : Number(value)
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
-}
-
-/** Nix's `build-poll-interval`: it wakes postponed builds at most once a second, whatever it says. */
-function pollInterval (settings: Setting[]): number | undefined {
-  const value = settingValue(settings, 'build-poll-interval')
-  if (value === undefined || !/^\d+$/.test(value)) return undefined
-  return Math.min(3600, Math.max(1, Number(value)))
-}
-
-/** All of Nix's input from here on, once Nix has closed our stdin; what a broken stdin left, if it broke. */
-async function readAll (buffered: Buffer, rest: AsyncIterator<Buffer | string>): Promise<Buffer> {
-  const chunks = [buffered]
-  try {
-    for (let next = await rest.next(); next.done !== true; next = await rest.next()) chunks.push(typeof next.value === 'string' ? Buffer.from(next.value) : next.value)
-  } catch {
-    // Nix is gone: nothing more will come.
-  }
-  return Buffer.concat(chunks)
-}
-
-/**
- * Copies the rest of Nix's input into the hook as it comes, closing the hook's stdin as Nix
- * closes ours; resolves to all of it, which outlives a hook that ended before reading it.
- */
-async function passOn (buffered: Buffer, rest: AsyncIterator<Buffer | string>, hook: RealHook): Promise<Buffer> {
-  const chunks = [buffered]
-  await hook.write(buffered)
-  try {
-    for (let next = await rest.next(); next.done !== true; next = await rest.next()) {
-      const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value
-      chunks.push(chunk)
-      await hook.write(chunk)
-    }
-  } catch {
-    // Our stdin broke: to Nix's hook that is the same as Nix closing it.
-  }
-  hook.closeInput()
-  return Buffer.concat(chunks)
 }

@@ -1,0 +1,22 @@
+import { availableParallelism } from 'node:os'
+import { settingValue, type Setting } from './messages.ts'
+
+/** What the hook reads of the settings Nix sends it, for the agent to plan with. */
+
+/**
+ * Nix's `max-jobs` as it sent it: the agent needs it, because Nix says it is willing to build
+ * locally for every derivation of a batch before it starts any of them.
+ */
+export function localMaxJobs (settings: Setting[]): number | undefined {
+  const value = settingValue(settings, 'max-jobs')
+  if (value === undefined) return undefined
+  const n = value === 'auto' ? availableParallelism() : Number(value)
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+/** Nix's `build-poll-interval`: it wakes postponed builds at most once a second, whatever it says. */
+export function pollInterval (settings: Setting[]): number | undefined {
+  const value = settingValue(settings, 'build-poll-interval')
+  if (value === undefined || !/^\d+$/.test(value)) return undefined
+  return Math.min(3600, Math.max(1, Number(value)))
+}
