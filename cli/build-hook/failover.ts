@@ -5,6 +5,7 @@ import { decideParams, planFromAnswer } from './decision.ts'
 import type { Setting, TryRequest } from './messages.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
+import { pollInterval } from './run-settings.ts'
 
 export interface FailoverComponents {
   askAgent: (method: 'decide' | 'release', params: unknown) => Promise<unknown>
@@ -41,7 +42,8 @@ export interface LostBuild {
   refused: boolean
 }
 
-const POLL_MS = 5000
+/** Nix's own `build-poll-interval`, for a run whose settings do not say. */
+const NIX_POLL_SECONDS = 5
 /** Past this without a builder taking it, the build fails as it did on the lost one. */
 const MAX_WAIT_MS = 30 * 60_000
 /** Builders lost in turn under one build before it fails: something else is wrong by then. */
@@ -59,6 +61,9 @@ const MAX_MOVES = 3
 export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): Promise<number> {
   const { request } = lost
   const deadline = c.now() + MAX_WAIT_MS
+  // Waiting for a free slot as a postpone would: asked again at the run's polls.
+  const pollSeconds = pollInterval(lost.settings)
+  const pollMs = (pollSeconds ?? NIX_POLL_SECONDS) * 1000
   let host = lost.lostHost
   let code = lost.code
   for (let moves = 1; moves <= MAX_MOVES; moves++) {
@@ -70,7 +75,7 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
     for (;;) {
       let plan
       try {
-        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined, undefined, { nixRun: lost.nixRun, destinations: lost.destinations }), forecast: false, remoteOnly: true }), lost.scope)
+        plan = planFromAnswer(await c.askAgent('decide', { ...decideParams(request, lost.scope, undefined, undefined, { nixRun: lost.nixRun, destinations: lost.destinations, pollSeconds }), forecast: false, remoteOnly: true }), lost.scope)
       } catch (err) {
         c.log(NixLevel.error, `the agent cannot find another machine for ${request.drvPath} (${(err as Error).message})`)
         return code
@@ -86,13 +91,13 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
       }
       // Nothing free now, or the machine chosen would not take it: ask again after a poll. One
       // that turned the build down before it began may be the only one for it: it is waited for.
-      if ((plan.kind === 'answer' && plan.decided === 'impossible' && !refused) || c.now() + POLL_MS > deadline) {
+      if ((plan.kind === 'answer' && plan.decided === 'impossible' && !refused) || c.now() + pollMs > deadline) {
         c.log(NixLevel.error, `no other machine took ${request.drvPath}`)
         return code
       }
-      if (!waited) c.log(NixLevel.warn, `no machine that may build ${request.drvPath} has a free slot; asking again every ${POLL_MS / 1000} s`)
+      if (!waited) c.log(NixLevel.warn, `no machine that may build ${request.drvPath} has a free slot; asking again every ${pollMs / 1000} s`)
       waited = true
-      await c.sleep(POLL_MS)
+      await c.sleep(pollMs)
     }
   }
   return code

@@ -26,11 +26,12 @@ export async function makeFakeHook (): Promise<FakeHook> {
 }
 
 /** Settings as Nix sends them: a few of Nix's own around `builders`. */
-export function nixSettings (builders: string): Buffer {
+export function nixSettings (builders: string, more: Record<string, string> = {}): Buffer {
   return encodeSettings([
     { name: 'build-hook', value: Buffer.from('/usr/libexec/mesh-build-hook') },
     { name: 'builders', value: Buffer.from(builders) },
-    { name: 'max-jobs', value: Buffer.from('1') }
+    { name: 'max-jobs', value: Buffer.from('1') },
+    ...Object.entries(more).map(([name, value]) => ({ name, value: Buffer.from(value) }))
   ])
 }
 

@@ -147,23 +147,25 @@ describe('the build hook proxy', () => {
       { kind: 'impossible' },
       { kind: 'remote', nixLine: line('10.0.0.1'), reservation: 'r-2' }
     ], { FAKE_EXIT: '0' }, { nixRun: 4242 }).run()
-    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`), nixTry(1, false).bytes]))
+    // Waiting for one, it asks again at the run's polls.
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`, { 'build-poll-interval': '1' }), nixTry(1, false).bytes]))
     await output.waitFor('# accept\n')
     input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
     expect(await running).toBe(0)
     const drv = nixTry(1).request.drvPath
     expect(output.text.split('\n').filter((l) => l.startsWith('# ') || l.startsWith('ssh-ng://'))).toEqual(['# accept', 'ssh-ng://root@10.0.0.2'])
     expect(output.text).toContain(`"msg":"buildmesh: 10.0.0.2 did not take ${drv}; building it on another machine"`)
+    expect(output.text).toContain(`"msg":"buildmesh: no machine that may build ${drv} has a free slot; asking again every 1 s"`)
     expect(output.text).toContain(`"msg":"buildmesh: building ${drv} on 10.0.0.1"`)
     const records = await fake.records()
     expect(records.filter((r) => 'builders' in r).map((r) => r.builders)).toEqual([line('10.0.0.2'), line('10.0.0.1')])
     expect(records.filter((r) => 'inputs' in r)).toEqual([{ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }])
-    const decide = { nixRun: 4242, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: drv }
+    const decide = { nixRun: 4242, pollSeconds: 1, system: 'x86_64-linux', requiredFeatures: [], amWilling: false, drvPath: drv }
     expect(calls).toEqual([
       ['decide', { maxJobs: 1, ...decide, forecast: true }],
       ['release', { reservation: 'r-1', outcome: 'declined' }],
       ['decide', { ...decide, forecast: false, remoteOnly: true }],
-      ['sleep', 5000],
+      ['sleep', 1000],
       ['decide', { ...decide, forecast: false, remoteOnly: true }],
       ['release', { reservation: 'r-2', outcome: 'built' }]
     ])
