@@ -5,7 +5,7 @@ import { decideParams, planFromAnswer, type Plan } from './decision.ts'
 import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
 import { OutsideBuilders } from './outside-builders.ts'
 import { encodeSettings, encodeTry, readSettings, readTry, settingValue, type Setting, type TryRequest } from './messages.ts'
-import { localMaxJobs, pollInterval } from './run-settings.ts'
+import { buildsHere, localMaxJobs, pollInterval } from './run-settings.ts'
 import { NixLevel, type NixLog } from './nix-log.ts'
 import { WireReader } from './protocol.ts'
 import { exitCode, type RealHook, type StderrMode } from './real-hook.ts'
@@ -194,9 +194,10 @@ export class BuildHookProxy {
    * Nix's own hook, given the one machine the agent chose; the result is passed on. Nix asks
    * about no other build until it has this one's answer, and Nix's own hook answers only once it
    * has connected over SSH, a few hundred ms: where a machine that turned the build down would
-   * not have Nix build it here now anyway (Nix has no free slot, or the setting keeps its builds
-   * off this host), it is accepted at once (`acceptAtOnce`). Else the answer waits for Nix's own
-   * hook's, so that a machine that turns it down leaves Nix free to build it here.
+   * not have Nix build it here now anyway (Nix has no free slot, the setting keeps its builds
+   * off this host, or this host has not its system or features), it is accepted at once
+   * (`acceptAtOnce`). Else the answer waits for Nix's own hook's, so that a machine that turns
+   * it down leaves Nix free to build it here.
    */
   private async buildRemotely (settings: Setting[], request: TryRequest, plan: Plan & { kind: 'remote' }, scope: BuilderScope): Promise<RemoteOutcome> {
     let hook: RealHook
@@ -206,7 +207,7 @@ export class BuildHookProxy {
       await this.release(plan.reservation, 'failed')
       return { kind: 'failed', why: `cannot start Nix's build hook: ${(err as Error).message}` }
     }
-    const buildsHereIfTurnedDown = request.amWilling && scope.kind === 'agent'
+    const buildsHereIfTurnedDown = request.amWilling && scope.kind === 'agent' && buildsHere(settings, request)
     if (!buildsHereIfTurnedDown) return { kind: 'built', code: await this.acceptAtOnce(settings, request, plan, scope, hook) }
     const reply = await hook.offer(settings, plan.nixLine, request, this.components.output)
     if (reply?.answer === 'accept') {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { settingValue, type Setting } from './messages.ts'
+import { settingValue, type Setting, type TryRequest } from './messages.ts'
 
 /** What the hook reads of the settings Nix sends it, for the agent to plan with. */
 
@@ -19,4 +19,19 @@ export function pollInterval (settings: Setting[]): number | undefined {
   const value = settingValue(settings, 'build-poll-interval')
   if (value === undefined || !/^\d+$/.test(value)) return undefined
   return Math.min(3600, Math.max(1, Number(value)))
+}
+
+const words = (value: string | undefined): string[] => value === undefined ? [] : value.split(/\s+/).filter((w) => w !== '')
+
+/**
+ * Whether Nix could build the request here (Nix 2.8's ParsedDerivation::canBuildLocally): its
+ * system is `system` or one of `extra-platforms` (a builtin builds anywhere), and
+ * `system-features` has every feature it requires. A setting Nix did not send allows it.
+ */
+export function buildsHere (settings: Setting[], request: Pick<TryRequest, 'system' | 'requiredFeatures'>): boolean {
+  const system = settingValue(settings, 'system')
+  const features = settingValue(settings, 'system-features')
+  const platforms = [system, ...words(settingValue(settings, 'extra-platforms'))]
+  const systemFits = system === undefined || request.system === 'builtin' || platforms.includes(request.system)
+  return systemFits && (features === undefined || request.requiredFeatures.every((f) => words(features).includes(f)))
 }

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises'
+import { appendFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Host } from './harness/index.ts'
@@ -57,9 +57,12 @@ describe('mesh build-hook with the real Nix 2.8', () => {
   let agentDownHook: string
 
   beforeAll(async () => {
+    // b1 also builds for aarch64-linux (its builds here only run /bin/sh), which the master does not.
+    await appendFile(lan.host('b1').pathOnMachine('/etc/nix/nix.conf'), 'extra-platforms = aarch64-linux\n')
     // The master's own slots are Nix's --max-jobs; --speed 4 makes this idle master 4 times as
     // fast as the builders.
-    ({ master } = await startHookedMesh(lan, ['--speed', '4'], ['b1', 'b2'].map((name) => ({ name, speed: 1, slots: SLOTS }))))
+    const mesh = await startHookedMesh(lan, ['--speed', '4'], ['b1', 'b2'].map((name) => ({ name, speed: 1, slots: SLOTS })))
+    master = mesh.master
     agentDownHook = await writeHookScript(lan.host('m'), 'mesh-build-hook-agent-down', ['--nix-machines', master.nixFile, '--socket', '/run/buildmesh/nobody-here.sock'])
   })
 
@@ -106,6 +109,25 @@ describe('mesh build-hook with the real Nix 2.8', () => {
     // Nix could not build them here: the hook accepted each at once, so Nix went on before Nix's
     // own hook had connected to the builder (which answers only once it has).
     const firstStart = build.log.search(/building '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\//)
+    expect(firstStart).toBeGreaterThan(-1)
+    expect(firstStart).toBeLessThan(build.log.indexOf('connecting to \'ssh-ng://'))
+  })
+
+  it('accepts at once a build Nix has a local slot for but cannot build here, another system, so that Nix goes on meanwhile', async () => {
+    const m = lan.host('m')
+    const file = join(m.dir, 'arm.nix')
+    await writeFile(file, `builtins.genList (i: derivation {
+  name = "arm-\${toString i}";
+  system = "aarch64-linux";
+  builder = "/bin/sh";
+  args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep 1; echo $h > $out" ];
+  tag = "${lan.prefix}";
+}) 2
+`)
+    const build = await nixBuild(m, file, ['--max-jobs', '2', '--builders', `@${master.nixFile}`, '-v'])
+    console.info(`aarch64-linux, 2 x 1 s, --max-jobs 2: ${summary(build)}`)
+    expect(build.outputs.map((o) => o.builtOn)).toEqual(['b1', 'b1'])
+    const firstStart = build.log.search(/building '\/nix\/store\/\S+-arm-\d\.drv' on 'ssh-ng:\/\//)
     expect(firstStart).toBeGreaterThan(-1)
     expect(firstStart).toBeLessThan(build.log.indexOf('connecting to \'ssh-ng://'))
   })

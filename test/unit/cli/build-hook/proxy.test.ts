@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { nixLog } from '../../../../cli/build-hook/nix-log.ts'
 import { BuildHookProxy, type BuildHookComponents, type BuildHookInit } from '../../../../cli/build-hook/proxy.ts'
-import { encodeSettings } from '../../../../cli/build-hook/messages.ts'
+import { encodeSettings, encodeTry } from '../../../../cli/build-hook/messages.ts'
 import { encodeStrings } from '../../../../cli/build-hook/protocol.ts'
 import { RealHook } from '../../../../cli/build-hook/real-hook.ts'
 import { rootsFile } from '../../../../cli/build-hook/run-roots.ts'
@@ -138,6 +138,17 @@ describe('the build hook proxy', () => {
     ].join('\n'))
     expect((await fake.records()).filter((r) => 'inputs' in r)).toEqual([{ inputs: ['/nix/store/a-input'], outputs: ['out'], stdinEnded: true }])
     expect(calls.at(-1)).toEqual(['release', { reservation: 'r-1', outcome: 'built' }])
+  })
+
+  it('accepts at once a build Nix has a slot for but could not build here, its system not this host\'s', async () => {
+    const arm = { amWilling: true, system: 'aarch64-linux', drvPath: nixTry(1).request.drvPath, requiredFeatures: [] }
+    const running = proxy([{ kind: 'remote', nixLine: line('10.0.0.1'), reservation: 'r-1' }], { FAKE_EXIT: '0' }).run()
+    input.write(Buffer.concat([nixSettings(`@${AGENT_FILE}`, { system: 'x86_64-linux', 'extra-platforms': 'i686-linux' }), encodeTry(arm)]))
+    await output.waitFor('ssh-ng://root@10.0.0.1\n')
+    expect(output.text).not.toContain('fake')
+    input.end(Buffer.concat([encodeStrings(['/nix/store/a-input']), encodeStrings(['out'])]))
+    expect(await running).toBe(0)
+    expect(output.text.split('\n').filter((l) => l.startsWith('# '))).toEqual(['# accept'])
   })
 
   it('builds a build accepted at once on another machine when the one chosen turns it down, waiting for one if none can take it yet', async () => {
