@@ -115,19 +115,10 @@ describe('mesh build-hook with the real Nix 2.8', () => {
 
   it('accepts at once a build Nix has a local slot for but cannot build here, another system, so that Nix goes on meanwhile', async () => {
     const m = lan.host('m')
-    const file = join(m.dir, 'arm.nix')
-    await writeFile(file, `builtins.genList (i: derivation {
-  name = "arm-\${toString i}";
-  system = "aarch64-linux";
-  builder = "/bin/sh";
-  args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep 1; echo $h > $out" ];
-  tag = "${lan.prefix}";
-}) 2
-`)
-    const build = await nixBuild(m, file, ['--max-jobs', '2', '--builders', `@${master.nixFile}`, '-v'])
+    const build = await nixBuild(m, await writeJobs(m.dir, `${lan.prefix}-arm`, 2, 1, 'aarch64-linux'), ['--max-jobs', '2', '--builders', `@${master.nixFile}`, '-v'])
     console.info(`aarch64-linux, 2 x 1 s, --max-jobs 2: ${summary(build)}`)
     expect(build.outputs.map((o) => o.builtOn)).toEqual(['b1', 'b1'])
-    const firstStart = build.log.search(/building '\/nix\/store\/\S+-arm-\d\.drv' on 'ssh-ng:\/\//)
+    const firstStart = build.log.search(/building '\/nix\/store\/\S+-arm-job-\d\.drv' on 'ssh-ng:\/\//)
     expect(firstStart).toBeGreaterThan(-1)
     expect(firstStart).toBeLessThan(build.log.indexOf('connecting to \'ssh-ng://'))
   })

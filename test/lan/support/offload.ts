@@ -55,11 +55,11 @@ export async function startMeshBuilder (host: Host, options: MeshBuilderOptions)
  * (they sleep: their time does not scale with a machine's speed as real work does).
  * No nixpkgs: only /bin/sh and /bin/sleep.
  */
-export function jobsExpression (tag: string, count: number, seconds = 2): string {
+export function jobsExpression (tag: string, count: number, seconds = 2, system = 'x86_64-linux'): string {
   if (!/^[A-Za-z0-9._-]+$/.test(tag)) throw new Error(`tag ${JSON.stringify(tag)} must be letters, digits, . _ -`)
   return `builtins.genList (n: derivation {
   name = "${tag}-job-\${toString (n + 1)}";
-  system = "x86_64-linux";
+  system = "${system}";
   builder = "/bin/sh";
   args = [ "-c" "read h < /proc/sys/kernel/hostname; /bin/sleep ${seconds}; echo $h > $out" ];
   tag = "${tag}";
@@ -67,9 +67,9 @@ export function jobsExpression (tag: string, count: number, seconds = 2): string
 `
 }
 
-export async function writeJobs (dir: string, tag: string, count: number, seconds = 2): Promise<string> {
+export async function writeJobs (dir: string, tag: string, count: number, seconds = 2, system?: string): Promise<string> {
   const file = join(dir, `jobs-${tag}.nix`)
-  await writeFile(file, jobsExpression(tag, count, seconds))
+  await writeFile(file, jobsExpression(tag, count, seconds, system))
   return file
 }
 
