@@ -33,7 +33,7 @@ export interface BuildPlannerComponents {
   /** Each run's own derivations, from its temporary roots: only those count in a chain. */
   runs?: RunDerivations
   /** The builders' SSH checks, run at once for a builder that Nix's own hook would not build on. */
-  sshChecks?: Pick<SshReachability, 'checkNow'>
+  sshChecks?: Pick<SshReachability, 'checkNow' | 'isSuspect'>
   /** What the host names in Nix's setting resolve to; without, a member is named by its address or host name only. */
   hostNames?: Pick<HostNames, 'addresses'>
   clock: Clock
@@ -309,10 +309,10 @@ export class BuildPlanner {
 
   private remoteCandidates (allowed: Map<string, Peer | undefined> | undefined): Array<{ peer: Peer, builder: Builder, candidate: Candidate }> {
     const allowedKeys = allowed === undefined ? undefined : new Set([...allowed.values()].map((peer) => peer?.key))
-    const { table, reservations } = this.components
+    const { table, reservations, sshChecks } = this.components
     const result = []
     for (const peer of table.list()) {
-      if (ineligibleReason(peer, this.init.eligibility) !== null) continue
+      if (ineligibleReason(peer, this.init.eligibility) !== null || sshChecks?.isSuspect(peer.key) === true) continue
       const [builder] = eligibleBuilders([peer], this.init.eligibility)
       const ad = currentAdvertisement(peer)
       if (builder === undefined || ad === null || peer.status === null) continue

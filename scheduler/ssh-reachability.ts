@@ -38,6 +38,8 @@ export class SshReachability {
   private readonly checking = new Map<string, Promise<void>>()
   /** When `checkNow` last checked each builder. */
   private readonly checkedNowAt = new Map<string, number>()
+  /** The builders `checkNow` is checking. */
+  private readonly suspects = new Set<string>()
   private timer: unknown
   private readonly onChange = (): void => { this.tick() }
 
@@ -76,7 +78,21 @@ export class SshReachability {
     const now = this.components.clock.now()
     if (now < (this.checkedNowAt.get(key) ?? -Infinity) + this.init.minBackoffMs) return
     this.checkedNowAt.set(key, now)
-    await this.run(key, target)
+    this.suspects.add(key)
+    try {
+      await this.run(key, target)
+    } finally {
+      this.suspects.delete(key)
+    }
+  }
+
+  /**
+   * Whether `checkNow` is checking the builder: Nix's own hook could not build on it a moment
+   * ago, so it is not chosen again until the check says (an sshd that hangs takes the check's
+   * whole timeout, and each build sent there meanwhile ssh's).
+   */
+  isSuspect (key: string): boolean {
+    return this.suspects.has(key)
   }
 
   private tick (): void {

@@ -188,13 +188,15 @@ export class RealHook {
 }
 
 /**
- * SSH options for Nix's own hook: OpenSSH sends no keepalives by default, so a builder that is
- * unplugged during a quiet build leaves Nix waiting on the connection until TCP gives up, two
- * hours on. With these ssh ends the connection once the builder has not answered for 15 s;
- * options the user set in NIX_SSHOPTS come first, and for ssh the first value given wins.
+ * SSH options for Nix's own hook. OpenSSH sets no limits by default: a builder that is unplugged
+ * during a quiet build leaves Nix waiting on the connection until TCP gives up, two hours on, and
+ * an sshd that takes the connection and never answers (overloaded, or stuck) leaves it waiting
+ * for good. With these ssh ends the connection once the builder has not answered for 15 s, and
+ * gives up on one that has not connected and finished its key exchange within 10 s, plenty on a
+ * LAN. Options the user set in NIX_SSHOPTS come first, and for ssh the first value given wins.
  */
-export function withSshKeepalive (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const keepalive = '-o ServerAliveInterval=5 -o ServerAliveCountMax=3'
+export function withSshTimeouts (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const timeouts = '-o ServerAliveInterval=5 -o ServerAliveCountMax=3 -o ConnectTimeout=10'
   const given = env.NIX_SSHOPTS?.trim() ?? ''
-  return { ...env, NIX_SSHOPTS: given === '' ? keepalive : `${given} ${keepalive}` }
+  return { ...env, NIX_SSHOPTS: given === '' ? timeouts : `${given} ${timeouts}` }
 }

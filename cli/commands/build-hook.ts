@@ -5,7 +5,7 @@ import { UsageError } from '../../common/errors.ts'
 import { defaultSocketPath, defaultStateDir } from '../../common/paths.ts'
 import { BuildHookProxy } from '../build-hook/proxy.ts'
 import { nixLog } from '../build-hook/nix-log.ts'
-import { RealHook, realHookCommand, withSshKeepalive } from '../build-hook/real-hook.ts'
+import { RealHook, realHookCommand, withSshTimeouts } from '../build-hook/real-hook.ts'
 import { sshConfigHostName } from '../build-hook/ssh-destinations.ts'
 import { rootsFile } from '../build-hook/run-roots.ts'
 import { AgentSession } from '../control-client.ts'
@@ -75,7 +75,7 @@ export const buildHookCommand: Command = {
       output: io.stderr,
       askAgent: async (method, params) => await agent.ask(method, params, method === 'decide' ? DECIDE_TIMEOUT_MS : RELEASE_TIMEOUT_MS),
       readText,
-      startRealHook: async (mode) => await RealHook.start({ command, verbosity, passFds, env: withSshKeepalive(io.env) }, mode),
+      startRealHook: async (mode) => await RealHook.start({ command, verbosity, passFds, env: withSshTimeouts(io.env) }, mode),
       sshHostName: sshConfigHostName(io.env),
       log: nixLog(io.stderr, Number(verbosity))
     }, {

@@ -337,10 +337,21 @@ describe('BuildPlanner', () => {
     expect(await planner.decide(request({ amWilling: false }))).toMatchObject({ kind: 'remote' })
   })
 
+  it('does not choose a builder while the check Nix\'s own hook asked for runs', async () => {
+    const suspects = new Set<string>()
+    const { planner, join, table } = await setup(0, undefined, {}, undefined, { checkNow: async () => {}, isSuspect: (key: string) => suspects.has(key) })
+    join({ name: 'fast', speed: 8 }, '10.9.0.2')
+    join({ name: 'slow', speed: 1 }, '10.9.0.3')
+    expect(await planner.decide(request({ amWilling: false, drvPath: drv(1) }))).toMatchObject({ kind: 'remote', host: '10.9.0.2' })
+    suspects.add(table.list().find((p) => p.name === 'fast')!.key)
+    expect(await planner.decide(request({ amWilling: false, drvPath: drv(2) }))).toMatchObject({ kind: 'remote', host: '10.9.0.3' })
+  })
+
   it('learns only from a build that came back built, has the builder checked over SSH when one was not, and says when a failed build\'s builder is lost', async () => {
     const checked: string[] = []
     let sshFails = false
     const sshChecks = {
+      isSuspect: () => false,
       checkNow: async (key: string) => {
         checked.push(key)
         table.setSsh(key, sshFails

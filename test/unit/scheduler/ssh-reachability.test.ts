@@ -23,8 +23,8 @@ async function oneBuilder (first: SshHandshakeResult, init: SshReachabilityInit)
   const table = new PeerTable({ clock, log }, { expireAfterMs: 3_600_000, statusTimeoutMs: 3_600_000 })
   table.follow(source)
   await table.start()
-  const scene = { answer: first, checks: [] as number[] }
-  const reachability = new SshReachability({ table, clock, log, check: async () => { scene.checks.push(clock.now() - start); return scene.answer } }, init)
+  const scene = { answer: first, checks: [] as number[], gate: null as Promise<void> | null }
+  const reachability = new SshReachability({ table, clock, log, check: async () => { scene.checks.push(clock.now() - start); await scene.gate; return scene.answer } }, init)
   reachability.start()
   const ad = advertisement({ name: 'b1' })
   const s = sighting(ad, clock.now())
@@ -89,5 +89,32 @@ describe('SshReachability', () => {
     b1.reachability.checkNow(b1.key)
     await settle()
     expect(b1.checks, 'checked after stop()').toEqual([0, 2000])
+  })
+
+  it('holds a builder suspect while the check Nix\'s own hook asked for runs, and only that one', async () => {
+    const b1 = await oneBuilder({ ok: true, reason: null }, { recheckMs: 60_000, minBackoffMs: 5000 })
+    let answer = (): void => {}
+    b1.gate = new Promise((resolve) => { answer = resolve })
+    // An sshd that hangs: the check waits for its timeout.
+    b1.answer = { ok: false, reason: 'timed out' }
+    b1.clock.advance(2000)
+    const checking = b1.reachability.checkNow(b1.key)
+    await settle()
+    expect(b1.reachability.isSuspect(b1.key)).toBe(true)
+    expect(b1.reason()).toBeNull()
+    answer()
+    await checking
+    expect(b1.reachability.isSuspect(b1.key)).toBe(false)
+    expect(b1.reason()).toMatch(/^SSH check failed \(timed out\)/)
+    // The minute's recheck holds nobody suspect.
+    b1.answer = { ok: true, reason: null }
+    b1.gate = new Promise((resolve) => { answer = resolve })
+    b1.clock.advance(6000)
+    b1.heardFrom()
+    await settle()
+    expect(b1.checks).toHaveLength(3)
+    expect(b1.reachability.isSuspect(b1.key)).toBe(false)
+    answer()
+    await b1.stop()
   })
 })
