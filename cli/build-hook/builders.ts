@@ -39,12 +39,15 @@ async function entryLines (entries: BuildersEntry[], readText: ReadText, depth: 
   return lines
 }
 
+/** A machine line's first column, its store as the line writes it. */
+const storeColumn = (line: string): string => line.split(/[ \t]+/, 1)[0] ?? ''
+
 /**
  * The host of a machine line's store URI (`ssh-ng://user@HOST`, `ssh://HOST`, or a bare
  * `user@HOST`, which Nix reads as ssh://), or null for a store that is not reached over SSH.
  */
 export function machineHost (line: string): string | null {
-  const uri = line.split(/[ \t]+/, 1)[0] ?? ''
+  const uri = storeColumn(line)
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)
   if (scheme !== null && scheme[1] !== 'ssh' && scheme[1] !== 'ssh-ng') return null
   if (scheme === null && (uri.startsWith('/') || /^(local|remote|auto)/.test(uri))) return null
@@ -57,7 +60,7 @@ export function machineHost (line: string): string | null {
 
 /** The store a machine line names, as Nix names it (machines.cc: a bare `user@HOST` is `ssh://`). */
 export function storeUri (line: string): string {
-  const uri = line.split(/[ \t]+/, 1)[0] ?? ''
+  const uri = storeColumn(line)
   return uri.includes('://') ? uri : `ssh://${uri}`
 }
 

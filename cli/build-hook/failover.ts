@@ -70,7 +70,10 @@ export async function buildElsewhere (c: FailoverComponents, lost: LostBuild): P
     // The lost host may be the one the setting names, under another name (`listedAs`).
     const only = lost.scope.kind === 'hosts' && lost.scope.hosts.length === 1
     const refused = lost.refused && moves === 1
-    c.log(NixLevel.warn, `${host} ${refused ? 'did not take' : 'was lost while building'} ${request.drvPath}; ${only ? `building it there ${refused ? '' : 'again '}once it is back, the only machine it may use` : 'building it on another machine'}`)
+    const what = refused ? `${host} did not take ${request.drvPath}` : `${host} was lost while building ${request.drvPath}`
+    const again = refused ? '' : 'again '
+    const next = only ? `building it there ${again}once it is back, the only machine it may use` : 'building it on another machine'
+    c.log(NixLevel.warn, `${what}; ${next}`)
     let waited = false
     for (;;) {
       let plan

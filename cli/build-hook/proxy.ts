@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream'
 import { inputAfterAccept } from './accepted-input.ts'
 import { builderScope, listedHosts, storeUri, type BuilderScope, type ReadText } from './builders.ts'
 import { decideParams, planFromAnswer, type Plan } from './decision.ts'
-import { buildElsewhere, seeThrough, type FailoverComponents } from './failover.ts'
+import { buildElsewhere, seeThrough, type FailoverComponents, type LostBuild } from './failover.ts'
 import { OutsideBuilders } from './outside-builders.ts'
 import { encodeSettings, encodeTry, readSettings, readTry, settingValue, type Setting, type TryRequest } from './messages.ts'
 import { buildsHere, localMaxJobs, pollInterval } from './run-settings.ts'
@@ -219,7 +219,7 @@ export class BuildHookProxy {
       const failover = this.failover()
       const { code, lost } = await seeThrough(failover, hook, reply.rest, plan.reservation)
       if (!lost) return { kind: 'built', code }
-      return { kind: 'built', code: await buildElsewhere(failover, { settings, request, scope, input: await input, lostHost: plan.host, code, nixRun: this.init.nixRun, destinations: await this.destinations, refused: false }) }
+      return { kind: 'built', code: await buildElsewhere(failover, { ...await this.handed(settings, request, scope, plan.host), input: await input, code, refused: false }) }
     }
     await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
     await hook.stop()
@@ -253,7 +253,7 @@ export class BuildHookProxy {
     const input = inputAfterAccept(buffered, rest)
     const reply = await hook.offer(settings, plan.nixLine, request, this.components.output)
     const failover = this.failover()
-    const handed = { settings, request, scope, lostHost: plan.host, nixRun: this.init.nixRun, destinations: await this.destinations }
+    const handed = await this.handed(settings, request, scope, plan.host)
     if (reply?.answer !== 'accept') {
       await this.release(plan.reservation, reply === null ? 'failed' : 'declined')
       await hook.stop()
@@ -262,6 +262,11 @@ export class BuildHookProxy {
     void input.then(async (bytes) => { await hook.send(bytes) })
     const { code, lost } = await seeThrough(failover, hook, await hook.skipLine(reply.rest), plan.reservation)
     return lost ? await buildElsewhere(failover, { ...handed, input: await input, code, refused: false }) : code
+  }
+
+  /** What the failover needs of a build Nix handed over to go to `host`, but for how that went. */
+  private async handed (settings: Setting[], request: TryRequest, scope: BuilderScope, host: string): Promise<Omit<LostBuild, 'input' | 'code' | 'refused'>> {
+    return { settings, request, scope, lostHost: host, nixRun: this.init.nixRun, destinations: await this.destinations }
   }
 
   /**

@@ -33,5 +33,6 @@ export function buildsHere (settings: Setting[], request: Pick<TryRequest, 'syst
   const features = settingValue(settings, 'system-features')
   const platforms = [system, ...words(settingValue(settings, 'extra-platforms'))]
   const systemFits = system === undefined || request.system === 'builtin' || platforms.includes(request.system)
-  return systemFits && (features === undefined || request.requiredFeatures.every((f) => words(features).includes(f)))
+  const here = words(features)
+  return systemFits && (features === undefined || request.requiredFeatures.every((f) => here.includes(f)))
 }
